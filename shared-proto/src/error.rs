@@ -1,0 +1,97 @@
+//! Stable error codes. Clients match on these strings; never rename one.
+
+use serde::{Deserialize, Serialize};
+
+/// Every failure a client can see, in the v1 API and in a failed job's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not a JSON object.
+    InvalidJson,
+    /// A field has the wrong type, is unknown, or the body is malformed in another way.
+    InvalidRequest,
+    /// Neither `url` nor `video_id` was given, or both were.
+    MissingSource,
+    /// `url` is not an absolute http(s) URL.
+    InvalidUrl,
+    /// `video_id` does not match `[A-Za-z0-9_-]{1,128}`.
+    InvalidVideoId,
+    /// `start` or `stop` does not parse as `HH:MM:SS[.ffffff]`.
+    InvalidTimecode,
+    /// `start` is not before `stop`.
+    InvalidClipRange,
+    /// No job has that id (or the id is malformed).
+    UnknownJob,
+    /// The job has not completed yet.
+    NotReady,
+    /// The job failed; its status carries the reason.
+    JobFailed,
+    /// The source answered 404 or 410.
+    SourceNotFound,
+    /// The source refused the request (another 4xx) or could not be reached after retries.
+    SourceUnreachable,
+    /// The source is larger than `sources.max_bytes`.
+    SourceTooLarge,
+    /// The source is not a video ffprobe can read, or has no video stream.
+    NotAVideo,
+    /// The clip starts or ends past the end of the source.
+    ClipOutOfRange,
+    /// ffmpeg failed or timed out on this input.
+    TranscodeFailed,
+    /// The store failed repeatedly (transient errors exhausted their retries).
+    StoreUnavailable,
+    /// The broker is unreachable; the submission was not accepted.
+    BrokerUnavailable,
+    /// A bug: the message could not be decoded or a task panicked.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::MissingSource => "missing_source",
+            ErrorCode::InvalidUrl => "invalid_url",
+            ErrorCode::InvalidVideoId => "invalid_video_id",
+            ErrorCode::InvalidTimecode => "invalid_timecode",
+            ErrorCode::InvalidClipRange => "invalid_clip_range",
+            ErrorCode::UnknownJob => "unknown_job",
+            ErrorCode::NotReady => "not_ready",
+            ErrorCode::JobFailed => "job_failed",
+            ErrorCode::SourceNotFound => "source_not_found",
+            ErrorCode::SourceUnreachable => "source_unreachable",
+            ErrorCode::SourceTooLarge => "source_too_large",
+            ErrorCode::NotAVideo => "not_a_video",
+            ErrorCode::ClipOutOfRange => "clip_out_of_range",
+            ErrorCode::TranscodeFailed => "transcode_failed",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::BrokerUnavailable => "broker_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_names_and_as_str_agree() {
+        for code in [
+            ErrorCode::InvalidJson,
+            ErrorCode::ClipOutOfRange,
+            ErrorCode::SourceNotFound,
+            ErrorCode::BrokerUnavailable,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

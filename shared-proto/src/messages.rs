@@ -1,0 +1,80 @@
+//! Broker messages. Each carries a version so a worker can refuse what it does not understand.
+
+use crate::{JobId, JobSpec};
+use serde::{Deserialize, Serialize};
+
+/// The message format this build writes and reads.
+pub const MESSAGE_VERSION: u32 = 1;
+
+/// Stage one: stage the source of `spec.url` in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadJob {
+    pub version: u32,
+    pub job_id: JobId,
+    pub spec: JobSpec,
+    /// 1 for the first try; incremented on every transient-failure retry.
+    pub attempt: u32,
+}
+
+/// Stage two: cut and transcode the staged source at `source_key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscodeJob {
+    pub version: u32,
+    pub job_id: JobId,
+    pub spec: JobSpec,
+    pub source_key: String,
+    pub attempt: u32,
+}
+
+/// What the worker loop needs of any message: whose job it is and which try this is.
+pub trait JobMessage: Serialize + for<'de> Deserialize<'de> + Send + Sync + 'static {
+    fn version(&self) -> u32;
+    fn job_id(&self) -> &JobId;
+    fn attempt(&self) -> u32;
+    fn set_attempt(&mut self, attempt: u32);
+}
+
+macro_rules! job_message {
+    ($ty:ty) => {
+        impl JobMessage for $ty {
+            fn version(&self) -> u32 {
+                self.version
+            }
+            fn job_id(&self) -> &JobId {
+                &self.job_id
+            }
+            fn attempt(&self) -> u32 {
+                self.attempt
+            }
+            fn set_attempt(&mut self, attempt: u32) {
+                self.attempt = attempt;
+            }
+        }
+    };
+}
+job_message!(DownloadJob);
+job_message!(TranscodeJob);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_reject_unknown_fields() {
+        let spec = JobSpec::new("http://h/v.mp4", None, None, None).unwrap();
+        let msg = DownloadJob {
+            version: MESSAGE_VERSION,
+            job_id: spec.job_id(),
+            spec,
+            attempt: 1,
+        };
+        let json = serde_json::to_vec(&msg).unwrap();
+        assert_eq!(serde_json::from_slice::<DownloadJob>(&json).unwrap(), msg);
+        let mut value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        value["surprise"] = 1.into();
+        assert!(serde_json::from_value::<DownloadJob>(value).is_err());
+        assert!(serde_json::from_slice::<DownloadJob>(b"{\"job_id\":\"../x\"}").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! The job spec, its validation and its deterministic id.
+
+use crate::timecode::{Timecode, TimecodeError};
+use crate::ErrorCode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+const MAX_URL_LEN: usize = 2048;
+const MAX_VIDEO_ID_LEN: usize = 128;
+
+/// What to cut from which source. Two equal specs are the same job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The source URL, normalized (scheme and host lower-case).
+    pub url: String,
+    /// The catalogue id the URL came from, when the client gave one. Not part of the job id:
+    /// a `video_id` and the URL it maps to are the same job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<String>,
+    /// Clip start; `None` is the beginning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timecode>,
+    /// Clip end; `None` is the end of the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Timecode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("`url` must be an absolute http or https URL of at most {MAX_URL_LEN} characters without spaces: {0}")]
+    InvalidUrl(String),
+    #[error("`video_id` must be 1 to {MAX_VIDEO_ID_LEN} characters of A-Z, a-z, 0-9, `_` or `-`")]
+    InvalidVideoId,
+    #[error("`video_url_template` must contain `{{video_id}}`")]
+    InvalidTemplate,
+    #[error("`{field}`: {source}")]
+    InvalidTimecode {
+        field: &'static str,
+        #[source]
+        source: TimecodeError,
+    },
+    #[error("`start` ({start}) must be before `stop` ({stop})")]
+    StartNotBeforeStop { start: Timecode, stop: Timecode },
+}
+
+impl SpecError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SpecError::InvalidUrl(_) | SpecError::InvalidTemplate => ErrorCode::InvalidUrl,
+            SpecError::InvalidVideoId => ErrorCode::InvalidVideoId,
+            SpecError::InvalidTimecode { .. } => ErrorCode::InvalidTimecode,
+            SpecError::StartNotBeforeStop { .. } => ErrorCode::InvalidClipRange,
+        }
+    }
+}
+
+/// Parses an optional timecode field, naming the field in the error.
+pub fn parse_bound(field: &'static str, text: Option<&str>) -> Result<Option<Timecode>, SpecError> {
+    text.map(|t| Timecode::parse(t).map_err(|source| SpecError::InvalidTimecode { field, source }))
+        .transpose()
+}
+
+/// Checks a catalogue id against the strict pattern `[A-Za-z0-9_-]{1,128}`.
+pub fn validate_video_id(id: &str) -> Result<(), SpecError> {
+    let ok = (1..=MAX_VIDEO_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError::InvalidVideoId)
+    }
+}
+
+/// Turns a catalogue id into its source URL through the configured template.
+pub fn url_for_video_id(template: &str, video_id: &str) -> Result<String, SpecError> {
+    validate_video_id(video_id)?;
+    if !template.contains("{video_id}") {
+        return Err(SpecError::InvalidTemplate);
+    }
+    normalize_url(&template.replace("{video_id}", video_id))
+}
+
+/// Accepts `http(s)://host[:port][/path][?query]`; lower-cases scheme and host and drops a
+/// fragment, so that trivially different spellings of one URL are one job. Which hosts may be
+/// fetched is the downloader's decision, not this one's.
+pub fn normalize_url(url: &str) -> Result<String, SpecError> {
+    let invalid = || SpecError::InvalidUrl(url.chars().take(80).collect());
+    if url.len() > MAX_URL_LEN || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid());
+    }
+    let rest = rest.split('#').next().unwrap_or_default();
+    let split_at = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(split_at);
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host_name = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    if host_name.is_empty() || authority.contains('@') {
+        // Credentials in a URL would end up in logs and status documents.
+        return Err(invalid());
+    }
+    let tail = if tail.is_empty() { "/" } else { tail };
+    Ok(format!(
+        "{scheme}://{}{tail}",
+        authority.to_ascii_lowercase()
+    ))
+}
+
+impl JobSpec {
+    /// Builds a validated spec: the URL normalized, `start < stop` when both are given.
+    pub fn new(
+        url: &str,
+        video_id: Option<String>,
+        start: Option<Timecode>,
+        stop: Option<Timecode>,
+    ) -> Result<Self, SpecError> {
+        if let Some(id) = &video_id {
+            validate_video_id(id)?;
+        }
+        if let (Some(start), Some(stop)) = (start, stop) {
+            if start >= stop {
+                return Err(SpecError::StartNotBeforeStop { start, stop });
+            }
+        }
+        Ok(JobSpec {
+            url: normalize_url(url)?,
+            video_id,
+            start,
+            stop,
+        })
+    }
+
+    /// The job id: a digest of the normalized spec (URL, start, stop, output profile), so the
+    /// same request always lands on the same job and the same object keys.
+    pub fn job_id(&self) -> JobId {
+        let mut hasher = Sha256::new();
+        let bound = |t: Option<Timecode>| t.map(|t| t.as_micros().to_string()).unwrap_or_default();
+        // The version tag and the profile are part of the digest so a future profile or
+        // encoding change produces new ids instead of serving stale results.
+        hasher.update(format!(
+            "hopster-job-v1\nurl={}\nstart={}\nstop={}\nprofile=mp4-h264-aac\n",
+            self.url,
+            bound(self.start),
+            bound(self.stop)
+        ));
+        JobId(hex(&hasher.finalize()[..16]))
+    }
+
+    /// The clip's length when both bounds are known.
+    pub fn clip_length(&self) -> Option<Timecode> {
+        self.stop
+            .and_then(|stop| stop.checked_sub(self.start.unwrap_or(Timecode::ZERO)))
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A job id: 32 lower-case hex digits. Only ids that pass [`JobId::parse`] ever reach a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobId(String);
+
+impl JobId {
+    pub fn parse(text: &str) -> Option<JobId> {
+        let ok = text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| JobId(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        JobId::parse(&value).ok_or_else(|| format!("`{value}` is not a job id"))
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tc(s: &str) -> Option<Timecode> {
+        Some(Timecode::parse(s).unwrap())
+    }
+
+    #[test]
+    fn the_same_spec_always_has_the_same_id() {
+        let a = JobSpec::new(
+            "http://Example.COM/v.mp4",
+            None,
+            tc("00:00:03"),
+            tc("00:00:06"),
+        )
+        .unwrap();
+        let b = JobSpec::new(
+            "HTTP://example.com/v.mp4#t=1",
+            Some("v".into()),
+            tc("00:00:03.000"),
+            tc("00:00:06"),
+        )
+        .unwrap();
+        assert_eq!(a.job_id(), b.job_id());
+        // Pinned: changing the digest's input silently orphans every stored job.
+        assert_eq!(a.job_id().as_str().len(), 32);
+        assert_eq!(a.job_id(), JobId::parse(a.job_id().as_str()).unwrap());
+    }
+
+    #[test]
+    fn different_ranges_or_urls_are_different_jobs() {
+        let base = JobSpec::new("http://h/v.mp4", None, tc("00:00:03"), tc("00:00:06")).unwrap();
+        let later = JobSpec::new("http://h/v.mp4", None, tc("00:00:03"), tc("00:00:07")).unwrap();
+        let open = JobSpec::new("http://h/v.mp4", None, tc("00:00:03"), None).unwrap();
+        let other = JobSpec::new("http://h/w.mp4", None, tc("00:00:03"), tc("00:00:06")).unwrap();
+        let ids = [base.job_id(), later.job_id(), open.job_id(), other.job_id()];
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn start_must_be_before_stop() {
+        let err = JobSpec::new("http://h/v", None, tc("00:00:05"), tc("00:00:05")).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidClipRange);
+        let err = JobSpec::new("http://h/v", None, tc("00:00:06"), tc("00:00:05")).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidClipRange);
+    }
+
+    #[test]
+    fn only_absolute_http_urls_without_credentials_are_accepted() {
+        for bad in [
+            "file:///etc/passwd",
+            "gopher://h/",
+            "ftp://h/v",
+            "http://",
+            "http:///x",
+            "h/v.mp4",
+            "http://user:pw@h/v",
+            "http://h/a b",
+            "",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                normalize_url(bad).map_err(|e| e.code()),
+                Err(ErrorCode::InvalidUrl),
+                "{bad}"
+            );
+        }
+        assert_eq!(normalize_url("https://H:8080").unwrap(), "https://h:8080/");
+        assert_eq!(
+            normalize_url("http://[::1]:80/x?a=B").unwrap(),
+            "http://[::1]:80/x?a=B"
+        );
+    }
+
+    #[test]
+    fn video_ids_follow_a_strict_pattern_and_fill_the_template() {
+        let t = "http://cdn.local/videos/{video_id}.mp4";
+        assert_eq!(
+            url_for_video_id(t, "abc_1-2").unwrap(),
+            "http://cdn.local/videos/abc_1-2.mp4"
+        );
+        for bad in ["../src", "", "a/b", "a b", "ä", &"x".repeat(129)] {
+            assert_eq!(
+                url_for_video_id(t, bad),
+                Err(SpecError::InvalidVideoId),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            url_for_video_id("http://h/x", "a"),
+            Err(SpecError::InvalidTemplate)
+        );
+    }
+
+    #[test]
+    fn job_ids_are_strict_hex() {
+        assert!(JobId::parse("0123456789abcdef0123456789abcdef").is_some());
+        for bad in [
+            "0123456789ABCDEF0123456789abcdef",
+            "../../etc/passwd",
+            "",
+            "0123",
+        ] {
+            assert!(JobId::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

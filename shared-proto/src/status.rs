@@ -1,0 +1,235 @@
+//! The status model: one JSON document per job, shared by every service and gateway replica.
+//! The v1 status and the seed's `/progress` are two views of it.
+
+use crate::{ErrorCode, JobId, JobSpec, Timecode};
+use serde::{Deserialize, Serialize};
+
+/// Where a job is. The order of the variants is the order of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Downloading,
+    Transcoding,
+    Uploading,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+/// Bytes of a transfer (download or upload).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransferProgress {
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// The source was already staged by an earlier job of the same URL.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+}
+
+/// ffmpeg's progress through the clip.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TranscodeProgress {
+    pub percent: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_time: Option<Timecode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+}
+
+/// Per-stage progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub download: TransferProgress,
+    pub transcode: TranscodeProgress,
+    pub upload: TransferProgress,
+}
+
+/// A finished job's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub key: String,
+    pub size: u64,
+    pub duration_secs: f64,
+    pub mime: String,
+    pub video_codec: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub sha256: String,
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The status document (`jobs/{id}.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub id: JobId,
+    pub state: JobState,
+    pub spec: JobSpec,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    /// The current try of the current stage (1-based).
+    pub attempt: u32,
+    pub progress: Progress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<JobResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobFailure>,
+    /// The worker that last worked on the job (`host:pid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+}
+
+impl JobStatus {
+    /// A new job, queued.
+    pub fn queued(spec: JobSpec, now_ms: u64) -> Self {
+        JobStatus {
+            id: spec.job_id(),
+            state: JobState::Queued,
+            spec,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            attempt: 1,
+            progress: Progress::default(),
+            result: None,
+            error: None,
+            worker: None,
+        }
+    }
+
+    /// Moves the job forward. Progress never goes backwards: a move to an earlier state, or
+    /// out of a terminal one, is refused and returns `false`.
+    pub fn advance(&mut self, to: JobState) -> bool {
+        if self.state.is_terminal() || to < self.state {
+            return false;
+        }
+        self.state = to;
+        true
+    }
+
+    /// Ends the job as failed, unless it already ended.
+    pub fn fail(&mut self, code: ErrorCode, message: impl Into<String>) -> bool {
+        if self.state.is_terminal() {
+            return false;
+        }
+        self.state = JobState::Failed;
+        self.error = Some(JobFailure {
+            code,
+            message: message.into(),
+        });
+        true
+    }
+
+    /// Ends the job as completed with its result, unless it already ended.
+    pub fn complete(&mut self, result: JobResult) -> bool {
+        if !self.advance(JobState::Completed) {
+            return false;
+        }
+        self.progress.transcode.percent = 100.0;
+        self.progress.upload.bytes = result.size;
+        self.progress.upload.total_bytes = Some(result.size);
+        self.progress.upload.percent = Some(100.0);
+        self.result = Some(result);
+        true
+    }
+
+    /// Records transferred bytes without ever lowering them.
+    pub fn record_transfer(progress: &mut TransferProgress, bytes: u64, total: Option<u64>) {
+        progress.bytes = progress.bytes.max(bytes);
+        if total.is_some() {
+            progress.total_bytes = total;
+        }
+        progress.percent = progress
+            .total_bytes
+            .filter(|t| *t > 0)
+            .map(|t| (progress.bytes as f64 * 100.0 / t as f64).min(100.0));
+    }
+
+    /// Records ffmpeg's position without ever lowering it.
+    pub fn record_transcode(&mut self, out_time: Timecode, clip: Timecode, speed: Option<f64>) {
+        let p = &mut self.progress.transcode;
+        if p.out_time.is_some_and(|t| t > out_time) {
+            return;
+        }
+        p.out_time = Some(out_time);
+        p.speed = speed.or(p.speed);
+        if clip.as_micros() > 0 {
+            let percent = out_time.as_micros() as f64 * 100.0 / clip.as_micros() as f64;
+            p.percent = p.percent.max(percent.min(99.9));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> JobStatus {
+        JobStatus::queued(JobSpec::new("http://h/v", None, None, None).unwrap(), 1)
+    }
+
+    #[test]
+    fn states_only_move_forward() {
+        let mut s = status();
+        assert!(s.advance(JobState::Downloading));
+        assert!(s.advance(JobState::Transcoding));
+        assert!(!s.advance(JobState::Downloading));
+        assert_eq!(s.state, JobState::Transcoding);
+        assert!(s.advance(JobState::Transcoding));
+    }
+
+    #[test]
+    fn a_terminal_state_is_final() {
+        let mut s = status();
+        assert!(s.fail(ErrorCode::SourceNotFound, "404"));
+        assert!(!s.advance(JobState::Transcoding));
+        assert!(!s.fail(ErrorCode::Internal, "again"));
+        assert_eq!(
+            s.error.as_ref().map(|e| e.code),
+            Some(ErrorCode::SourceNotFound)
+        );
+    }
+
+    #[test]
+    fn progress_never_goes_backwards() {
+        let mut s = status();
+        JobStatus::record_transfer(&mut s.progress.download, 50, Some(100));
+        JobStatus::record_transfer(&mut s.progress.download, 10, None);
+        assert_eq!(s.progress.download.bytes, 50);
+        assert_eq!(s.progress.download.percent, Some(50.0));
+        let clip = Timecode::from_micros(4_000_000);
+        s.record_transcode(Timecode::from_micros(2_000_000), clip, Some(1.5));
+        s.record_transcode(Timecode::from_micros(1_000_000), clip, None);
+        assert_eq!(s.progress.transcode.percent, 50.0);
+        assert_eq!(s.progress.transcode.speed, Some(1.5));
+    }
+
+    #[test]
+    fn the_document_round_trips_as_json() {
+        let mut s = status();
+        s.fail(ErrorCode::ClipOutOfRange, "start past end");
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"state\":\"failed\"") && json.contains("clip_out_of_range"));
+        assert_eq!(serde_json::from_str::<JobStatus>(&json).unwrap(), s);
+    }
+}
