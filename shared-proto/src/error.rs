@@ -20,6 +20,10 @@ pub enum ErrorCode {
     InvalidTimecode,
     /// `start` is not before `stop`.
     InvalidClipRange,
+    /// The request body is larger than `gateway.max_body_bytes`.
+    BodyTooLarge,
+    /// No such route.
+    UnknownRoute,
     /// No job has that id (or the id is malformed).
     UnknownJob,
     /// The job has not completed yet.
@@ -56,6 +60,8 @@ impl ErrorCode {
             ErrorCode::InvalidVideoId => "invalid_video_id",
             ErrorCode::InvalidTimecode => "invalid_timecode",
             ErrorCode::InvalidClipRange => "invalid_clip_range",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::UnknownRoute => "unknown_route",
             ErrorCode::UnknownJob => "unknown_job",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::JobFailed => "job_failed",

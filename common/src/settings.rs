@@ -1,0 +1,330 @@
+//! Typed settings: defaults in code → optional file (`HOPSTER_CONFIG`) → environment
+//! (`HOPSTER__SECTION__KEY`, plus the seed's `HOPSTER_SERVER_SECRET_KEY`). Every service
+//! reads the same type, and unknown keys are an error, so a typo in a deployment fails at
+//! start instead of being ignored. `hopster.sample.toml` lists every key.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+/// The seed's variable for the server secret, kept for old deployments.
+pub const SECRET_KEY_VAR: &str = "HOPSTER_SERVER_SECRET_KEY";
+
+/// All settings of all services.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub gateway: GatewaySettings,
+    pub amqp: AmqpSettings,
+    pub store: StoreSettings,
+    pub sources: SourceSettings,
+    pub transcoder: TranscoderSettings,
+    pub worker: WorkerSettings,
+}
+
+/// A value that is never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// `[gateway]`: the REST API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Listen address (`HOPSTER__GATEWAY__BIND`); the seed's port.
+    pub bind: String,
+    /// The server secret (`HOPSTER_SERVER_SECRET_KEY`); the gateway refuses to start without it.
+    pub secret_key: Option<Secret>,
+    /// Largest accepted request body (`HOPSTER__GATEWAY__MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            bind: "0.0.0.0:5000".into(),
+            secret_key: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[amqp]`: the broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmqpSettings {
+    /// Broker URL (`HOPSTER__AMQP__URL`).
+    pub url: String,
+    /// Name prefix of the exchange and queues (`HOPSTER__AMQP__PREFIX`).
+    pub prefix: String,
+    /// Messages a worker holds at once, i.e. its concurrency (`HOPSTER__AMQP__PREFETCH`).
+    pub prefetch: u16,
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        AmqpSettings {
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            prefix: "hopster".into(),
+            prefetch: 1,
+        }
+    }
+}
+
+/// Which object store backs the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A directory on this machine: the embedded default for a single machine.
+    Fs,
+    /// Any S3 API: AWS, localstack, MinIO, s3s-fs.
+    S3,
+}
+
+/// `[store]`: where statuses, sources and results live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `fs` or `s3` (`HOPSTER__STORE__BACKEND`).
+    pub backend: Backend,
+    /// Directory of the `fs` backend (`HOPSTER__STORE__ROOT`); created if missing.
+    pub root: PathBuf,
+    /// Bucket of the `s3` backend (`HOPSTER__STORE__BUCKET`).
+    pub bucket: String,
+    /// S3 endpoint (`HOPSTER__STORE__ENDPOINT`); unset means AWS.
+    pub endpoint: Option<String>,
+    /// S3 region (`HOPSTER__STORE__REGION`).
+    pub region: String,
+    /// S3 access key id (`HOPSTER__STORE__ACCESS_KEY_ID`); unset falls back to `AWS_*`.
+    pub access_key_id: Option<String>,
+    /// S3 secret key (`HOPSTER__STORE__SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<Secret>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            backend: Backend::Fs,
+            root: PathBuf::from(".hopster/store"),
+            bucket: "hopster".into(),
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+}
+
+/// `[sources]`: where videos come from and how much of them we accept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSettings {
+    /// URL of a catalogue id (`HOPSTER__SOURCES__VIDEO_URL_TEMPLATE`); contains `{video_id}`.
+    pub video_url_template: String,
+    /// Largest source accepted, checked while streaming (`HOPSTER__SOURCES__MAX_BYTES`).
+    pub max_bytes: u64,
+    /// TCP connect timeout (`HOPSTER__SOURCES__CONNECT_TIMEOUT_SECS`).
+    pub connect_timeout_secs: u64,
+    /// Longest silence while reading the source (`HOPSTER__SOURCES__READ_TIMEOUT_SECS`).
+    pub read_timeout_secs: u64,
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        SourceSettings {
+            video_url_template: "http://127.0.0.1:8000/{video_id}.mp4".into(),
+            max_bytes: 4 * 1024 * 1024 * 1024,
+            connect_timeout_secs: 10,
+            read_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[transcoder]`: ffmpeg.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscoderSettings {
+    /// ffmpeg binary (`HOPSTER__TRANSCODER__FFMPEG`).
+    pub ffmpeg: String,
+    /// ffprobe binary (`HOPSTER__TRANSCODER__FFPROBE`).
+    pub ffprobe: String,
+    /// ffmpeg/ffprobe processes at once in one worker (`HOPSTER__TRANSCODER__MAX_PROCESSES`).
+    pub max_processes: usize,
+    /// Threads per ffmpeg, 0 = ffmpeg's choice (`HOPSTER__TRANSCODER__THREADS`).
+    pub threads: u32,
+    /// x264 preset (`HOPSTER__TRANSCODER__PRESET`).
+    pub preset: String,
+    /// x264 quality, lower is better (`HOPSTER__TRANSCODER__CRF`).
+    pub crf: u8,
+    /// Fixed part of ffmpeg's deadline (`HOPSTER__TRANSCODER__TIMEOUT_BASE_SECS`).
+    pub timeout_base_secs: u64,
+    /// Deadline added per second of clip (`HOPSTER__TRANSCODER__TIMEOUT_PER_CLIP_SEC`).
+    pub timeout_per_clip_sec: f64,
+    /// Where per-job temp directories go (`HOPSTER__TRANSCODER__WORK_DIR`); unset = system temp.
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Default for TranscoderSettings {
+    fn default() -> Self {
+        TranscoderSettings {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            max_processes: 2,
+            threads: 0,
+            preset: "veryfast".into(),
+            crf: 23,
+            timeout_base_secs: 60,
+            timeout_per_clip_sec: 10.0,
+            work_dir: None,
+        }
+    }
+}
+
+/// `[worker]`: retries and progress, for both workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Tries of a stage before the job fails (`HOPSTER__WORKER__MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// First retry delay, doubled per try (`HOPSTER__WORKER__RETRY_BASE_MS`).
+    pub retry_base_ms: u64,
+    /// Longest retry delay (`HOPSTER__WORKER__RETRY_MAX_MS`).
+    pub retry_max_ms: u64,
+    /// Least time between two progress writes of one job (`HOPSTER__WORKER__PROGRESS_INTERVAL_MS`).
+    pub progress_interval_ms: u64,
+    /// How long shutdown waits for in-flight work (`HOPSTER__WORKER__SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            max_attempts: 5,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            progress_interval_ms: 500,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads from the process environment (and `HOPSTER_CONFIG`, when set).
+    pub fn load() -> Result<Settings, config::ConfigError> {
+        Settings::load_from(std::env::vars())
+    }
+
+    /// Loads from the given variables instead of the process's, so tests and the compose
+    /// coherence check can feed an environment of their own.
+    pub fn load_from(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, config::ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
+        let mut builder =
+            config::Config::builder().add_source(config::Config::try_from(&Settings::default())?);
+        if let Some(path) = vars.get("HOPSTER_CONFIG") {
+            builder = builder.add_source(config::File::with_name(path).required(true));
+        }
+        let structured: config::Map<String, String> = vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("HOPSTER__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("HOPSTER")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(structured)),
+        );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if let Some(secret) = vars.get(SECRET_KEY_VAR).filter(|s| !s.is_empty()) {
+            settings.gateway.secret_key = Some(Secret::new(secret.clone()));
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_any_variable() {
+        let s = Settings::load_from(vars(&[])).unwrap();
+        assert_eq!(s.gateway.bind, "0.0.0.0:5000");
+        assert_eq!(s.amqp.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(s.amqp.prefix, "hopster");
+        assert_eq!(s.store.backend, Backend::Fs);
+        assert!(s.gateway.secret_key.is_none());
+    }
+
+    #[test]
+    fn environment_keys_override_defaults() {
+        let s = Settings::load_from(vars(&[
+            ("HOPSTER__GATEWAY__BIND", "127.0.0.1:0"),
+            ("HOPSTER__AMQP__PREFETCH", "3"),
+            ("HOPSTER__STORE__BACKEND", "s3"),
+            ("HOPSTER__STORE__ACCESS_KEY_ID", "12345"),
+            ("HOPSTER__STORE__SECRET_ACCESS_KEY", "sk"),
+            (
+                "HOPSTER__SOURCES__VIDEO_URL_TEMPLATE",
+                "http://cdn/{video_id}",
+            ),
+            ("HOPSTER_SERVER_SECRET_KEY", "s3cret"),
+            ("UNRELATED", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(s.gateway.bind, "127.0.0.1:0");
+        assert_eq!(s.amqp.prefetch, 3);
+        assert_eq!(s.store.backend, Backend::S3);
+        assert_eq!(s.store.access_key_id.as_deref(), Some("12345"));
+        assert_eq!(s.sources.video_url_template, "http://cdn/{video_id}");
+        assert_eq!(
+            s.gateway.secret_key.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let err = Settings::load_from(vars(&[("HOPSTER__STORE__BUKET", "x")])).unwrap_err();
+        assert!(err.to_string().contains("buket"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::load_from(vars(&[
+            ("HOPSTER_SERVER_SECRET_KEY", "hunter2"),
+            ("HOPSTER__STORE__SECRET_ACCESS_KEY", "hunter3"),
+        ]))
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("hunter3"),
+            "{printed}"
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! The consumer loop every worker runs, and the failure policy it applies.
+//!
+//! A stage only says what it did: `Ok`, a permanent failure ([`StageError::Abort`]) or a
+//! transient one ([`StageError::Retry`]). This loop does the rest in one place: it fails the
+//! job, schedules a retry with backoff through the stage's delay queue, or parks the message in
+//! the dead-letter queue, and only then acks.
+
+use crate::settings::WorkerSettings;
+use crate::store::{Store, StoreError};
+use crate::Broker;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::types::FieldTable;
+use shared_proto::{ErrorCode, JobMessage, JobStatus, MESSAGE_VERSION};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How a stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Permanent: bad input, unsupported media, a limit. The job fails; never retried.
+    #[error("{code}: {message}")]
+    Abort { code: ErrorCode, message: String },
+    /// Transient: network, store or broker trouble. Retried with backoff; when the tries run
+    /// out the job fails with `code`.
+    #[error("{code} (transient): {message}")]
+    Retry { code: ErrorCode, message: String },
+}
+
+impl StageError {
+    pub fn abort(code: ErrorCode, message: impl Into<String>) -> Self {
+        StageError::Abort {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn retry(code: ErrorCode, message: impl Into<String>) -> Self {
+        StageError::Retry {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for StageError {
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            StageError::retry(ErrorCode::StoreUnavailable, e.to_string())
+        } else {
+            StageError::abort(ErrorCode::Internal, e.to_string())
+        }
+    }
+}
+
+impl From<crate::broker::BrokerError> for StageError {
+    fn from(e: crate::broker::BrokerError) -> Self {
+        StageError::retry(ErrorCode::BrokerUnavailable, e.to_string())
+    }
+}
+
+/// One stage of the pipeline.
+pub trait Stage: Send + Sync + 'static {
+    type Message: JobMessage;
+    /// The stage's routing key (`topology::DOWNLOAD`, `topology::TRANSCODE`).
+    const KEY: &'static str;
+    /// Does the work of one message. Must be idempotent: the same message may come twice.
+    fn handle(&self, message: Self::Message)
+        -> impl Future<Output = Result<(), StageError>> + Send;
+}
+
+/// What became of one delivery. Every outcome is acked afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Scheduled for another try, after a delay.
+    Retrying {
+        attempt: u32,
+        delay_ms: u64,
+    },
+    /// The job failed with this code.
+    Failed(ErrorCode),
+    /// The message could not be read; it is in the dead-letter queue.
+    DeadLettered(String),
+}
+
+/// A stage bound to its broker and store.
+pub struct Worker<S: Stage> {
+    stage: Arc<S>,
+    broker: Broker,
+    store: Store,
+    settings: WorkerSettings,
+}
+
+impl<S: Stage> Clone for Worker<S> {
+    fn clone(&self) -> Self {
+        Worker {
+            stage: self.stage.clone(),
+            broker: self.broker.clone(),
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<S: Stage> Worker<S> {
+    pub fn new(stage: S, broker: Broker, store: Store, settings: WorkerSettings) -> Self {
+        Worker {
+            stage: Arc::new(stage),
+            broker,
+            store,
+            settings,
+        }
+    }
+
+    /// Handles one message body: decode, run the stage, apply the failure policy. An `Err`
+    /// means the outcome could not be recorded (broker or store away): the delivery is
+    /// nacked back to the queue to be tried again.
+    pub async fn process(&self, body: &[u8]) -> Result<Outcome, StageError> {
+        let message: S::Message = match serde_json::from_slice(body) {
+            Ok(m) => m,
+            Err(e) => {
+                let reason = format!("undecodable {} message: {e}", S::KEY);
+                log::warn!("{reason}; dead-lettering it");
+                self.broker.dead_letter(body, &reason).await?;
+                return Ok(Outcome::DeadLettered(reason));
+            }
+        };
+        let id = message.job_id().clone();
+        if message.version() != MESSAGE_VERSION {
+            let reason = format!(
+                "{} message of job {id} has version {}, this worker reads {MESSAGE_VERSION}",
+                S::KEY,
+                message.version()
+            );
+            self.broker.dead_letter(body, &reason).await?;
+            return Ok(Outcome::DeadLettered(reason));
+        }
+        let attempt = message.attempt().max(1);
+        match self.stage.handle(message).await {
+            Ok(()) => Ok(Outcome::Done),
+            Err(StageError::Abort { code, message }) => {
+                log::info!("job {id}: {} failed permanently: {code}: {message}", S::KEY);
+                self.fail(&id, code, message).await?;
+                Ok(Outcome::Failed(code))
+            }
+            Err(StageError::Retry { message: why, .. }) if attempt < self.settings.max_attempts => {
+                let delay_ms = backoff_ms(&self.settings, attempt);
+                log::warn!(
+                    "job {id}: {} try {attempt} failed ({why}); retrying in {delay_ms} ms",
+                    S::KEY
+                );
+                let mut next: S::Message = serde_json::from_slice(body)
+                    .map_err(|e| StageError::abort(ErrorCode::Internal, e.to_string()))?;
+                next.set_attempt(attempt + 1);
+                self.store
+                    .update_status(&id, |s| s.attempt = attempt + 1)
+                    .await?;
+                let body = serde_json::to_vec(&next).unwrap_or_default();
+                let retry_key = shared_proto::Topology::retry_key(S::KEY);
+                self.broker
+                    .publish_raw(&retry_key, &body, FieldTable::default(), Some(delay_ms))
+                    .await?;
+                Ok(Outcome::Retrying {
+                    attempt: attempt + 1,
+                    delay_ms,
+                })
+            }
+            Err(StageError::Retry { code, message }) => {
+                let reason = format!("gave up after {attempt} tries: {message}");
+                log::warn!("job {id}: {} {reason}", S::KEY);
+                self.fail(&id, code, reason.clone()).await?;
+                self.broker.dead_letter(body, &reason).await?;
+                Ok(Outcome::Failed(code))
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        id: &shared_proto::JobId,
+        code: ErrorCode,
+        message: String,
+    ) -> Result<(), StageError> {
+        self.store
+            .update_status(id, |s| {
+                s.fail(code, message);
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Consumes the stage's queue until `shutdown` fires, each delivery in its own task so a
+    /// panic stays contained. On shutdown it stops taking messages and waits up to the grace
+    /// period for work in flight; what is left unacked goes back to the queue when the
+    /// connection closes.
+    pub async fn run(self, prefetch: u16, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut consumer = self.broker.consume(S::KEY, prefetch).await?;
+        let mut tasks = JoinSet::new();
+        log::info!(
+            "{} worker consuming {}",
+            S::KEY,
+            self.broker.topology().queue(S::KEY)
+        );
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(e) = done {
+                        log::error!("{} task ended abnormally: {e}", S::KEY);
+                    }
+                }
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let worker = self.clone();
+                        tasks.spawn(async move { worker.settle(delivery).await });
+                    }
+                    Some(Err(e)) => {
+                        log::warn!("{} consumer error: {e}; waiting for the broker", S::KEY);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    None => {
+                        log::warn!("{} consumer ended", S::KEY);
+                        break;
+                    }
+                },
+            }
+        }
+        let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            log::warn!(
+                "{} shutdown grace ran out; unfinished messages return to the queue",
+                S::KEY
+            );
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+
+    /// Processes one delivery in a task of its own and acks or nacks it.
+    async fn settle(&self, delivery: Delivery) {
+        let worker = self.clone();
+        let body = delivery.data.clone();
+        let started = Instant::now();
+        let result = tokio::spawn(async move { worker.process(&body).await }).await;
+        let settled = match result {
+            Ok(Ok(outcome)) => {
+                log::debug!(
+                    "{} delivery settled as {outcome:?} in {:?}",
+                    S::KEY,
+                    started.elapsed()
+                );
+                delivery.ack(BasicAckOptions::default()).await
+            }
+            Ok(Err(e)) => {
+                log::warn!("{} could not record an outcome ({e}); requeueing", S::KEY);
+                tokio::time::sleep(Duration::from_millis(self.settings.retry_base_ms)).await;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await
+            }
+            Err(panic) => {
+                // A bug, not bad luck: requeueing would loop. The queue's dead-letter
+                // exchange parks the message.
+                log::error!("{} handler panicked: {panic}; dead-lettering", S::KEY);
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        ..BasicNackOptions::default()
+                    })
+                    .await
+            }
+        };
+        if let Err(e) = settled {
+            log::warn!(
+                "{} ack/nack failed ({e}); the broker will redeliver",
+                S::KEY
+            );
+        }
+    }
+}
+
+/// Exponential backoff: base × 2^(attempt−1), capped.
+pub fn backoff_ms(settings: &WorkerSettings, attempt: u32) -> u64 {
+    let factor = 1u64 << attempt.saturating_sub(1).min(20);
+    settings
+        .retry_base_ms
+        .saturating_mul(factor)
+        .min(settings.retry_max_ms)
+}
+
+/// A job's status as one worker sees it while it works: changed in memory, written to the
+/// store at most once per progress interval (and always on [`JobTracker::flush`]), so
+/// progress is visible without a store write per ffmpeg tick.
+pub struct JobTracker {
+    store: Store,
+    status: JobStatus,
+    interval: Duration,
+    last_write: Option<Instant>,
+}
+
+impl JobTracker {
+    pub fn new(store: Store, status: JobStatus, settings: &WorkerSettings) -> Self {
+        JobTracker {
+            store,
+            status,
+            interval: Duration::from_millis(settings.progress_interval_ms),
+            last_write: None,
+        }
+    }
+
+    pub fn status(&self) -> &JobStatus {
+        &self.status
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn status_mut(&mut self) -> &mut JobStatus {
+        &mut self.status
+    }
+
+    /// Writes now.
+    pub async fn flush(&mut self) -> Result<(), StoreError> {
+        self.status.updated_at_ms = crate::now_ms();
+        self.store.put_status(&self.status).await?;
+        self.last_write = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Writes if the last write is older than the progress interval.
+    pub async fn flush_throttled(&mut self) -> Result<(), StoreError> {
+        match self.last_write {
+            Some(at) if at.elapsed() < self.interval => Ok(()),
+            _ => self.flush().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let s = WorkerSettings {
+            retry_base_ms: 100,
+            retry_max_ms: 1000,
+            ..WorkerSettings::default()
+        };
+        let delays: Vec<u64> = (1..=6).map(|a| backoff_ms(&s, a)).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(backoff_ms(&s, 0), 100);
+        assert_eq!(backoff_ms(&s, u32::MAX), 1000);
+    }
+}
