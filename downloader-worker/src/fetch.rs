@@ -1,0 +1,125 @@
+//! Streams a source URL into the store: multipart, never the whole file in memory, the byte
+//! limit enforced while streaming.
+
+use futures::StreamExt;
+use hopster_common::settings::SourceSettings;
+use hopster_common::worker::{JobTracker, StageError};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, WriteMultipart};
+use shared_proto::{ErrorCode, JobStatus};
+
+/// Part size of the multipart upload; S3 wants at least 5 MiB per part.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts uploading at once; bounds memory to about PART_BYTES × (this + 1).
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Downloads `url` into `key`, recording byte progress on the tracker. Returns the size.
+pub async fn stage_source(
+    http: &reqwest::Client,
+    limits: &SourceSettings,
+    url: &str,
+    key: &str,
+    tracker: &mut JobTracker,
+) -> Result<u64, StageError> {
+    let unreachable = |e: reqwest::Error| {
+        StageError::retry(ErrorCode::SourceUnreachable, format!("fetching {url}: {e}"))
+    };
+    let response = http.get(url).send().await.map_err(unreachable)?;
+    let status = response.status();
+    if status.as_u16() == 404 || status.as_u16() == 410 {
+        return Err(StageError::abort(
+            ErrorCode::SourceNotFound,
+            format!("the source answered {status} for {url}"),
+        ));
+    }
+    if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+        return Err(StageError::retry(
+            ErrorCode::SourceUnreachable,
+            format!("the source answered {status} for {url}"),
+        ));
+    }
+    if !status.is_success() {
+        return Err(StageError::abort(
+            ErrorCode::SourceUnreachable,
+            format!("the source refused the download with {status} for {url}"),
+        ));
+    }
+    let expected = response.content_length();
+    if let Some(len) = expected.filter(|len| *len > limits.max_bytes) {
+        return Err(too_large(len, limits.max_bytes));
+    }
+
+    let upload = tracker
+        .store()
+        .objects()
+        .put_multipart(&Path::from(key))
+        .await
+        .map_err(hopster_common::store::StoreError::from)?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+    let copied = copy_body(response, &mut writer, limits.max_bytes, expected, tracker).await;
+    match copied {
+        Ok(bytes) => {
+            writer
+                .finish()
+                .await
+                .map_err(hopster_common::store::StoreError::from)?;
+            Ok(bytes)
+        }
+        Err(e) => {
+            // Leave no half-written parts behind.
+            if let Err(abort) = writer.abort().await {
+                log::warn!("aborting the partial upload of {key}: {abort}");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn copy_body(
+    response: reqwest::Response,
+    writer: &mut WriteMultipart,
+    max_bytes: u64,
+    expected: Option<u64>,
+    tracker: &mut JobTracker,
+) -> Result<u64, StageError> {
+    let mut body = response.bytes_stream();
+    let mut bytes = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            StageError::retry(
+                ErrorCode::SourceUnreachable,
+                format!("reading the source: {e}"),
+            )
+        })?;
+        bytes += chunk.len() as u64;
+        if bytes > max_bytes {
+            return Err(too_large(bytes, max_bytes));
+        }
+        writer
+            .wait_for_capacity(PARTS_IN_FLIGHT)
+            .await
+            .map_err(hopster_common::store::StoreError::from)?;
+        writer.put(chunk);
+        JobStatus::record_transfer(&mut tracker.status_mut().progress.download, bytes, expected);
+        tracker.flush_throttled().await?;
+    }
+    if let Some(expected) = expected.filter(|e| *e != bytes) {
+        return Err(StageError::retry(
+            ErrorCode::SourceUnreachable,
+            format!("the source ended after {bytes} of {expected} bytes"),
+        ));
+    }
+    JobStatus::record_transfer(
+        &mut tracker.status_mut().progress.download,
+        bytes,
+        Some(bytes),
+    );
+    Ok(bytes)
+}
+
+fn too_large(bytes: u64, max: u64) -> StageError {
+    StageError::abort(
+        ErrorCode::SourceTooLarge,
+        format!("the source is larger than the limit of {max} bytes (at least {bytes})"),
+    )
+}
