@@ -1,1 +1,25 @@
-pub fn x() {}
+//! The transcoder: probes the staged source, cuts the clip with ffmpeg, uploads the result and
+//! writes the final status.
+
+pub mod ffmpeg;
+pub mod probe;
+pub mod process;
+mod stage;
+mod workdir;
+
+pub use stage::Transcoder;
+
+use hopster_common::settings::Settings;
+use hopster_common::worker::Worker;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the transcoder until `shutdown` fires.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (broker, store) = hopster_common::connect(&settings, "transcoder-worker").await?;
+    let stage = Transcoder::new(&settings, store.clone());
+    Worker::new(stage, broker.clone(), store, settings.worker.clone())
+        .run(settings.amqp.prefetch, shutdown)
+        .await?;
+    broker.close().await;
+    Ok(())
+}
