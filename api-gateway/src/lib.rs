@@ -1,1 +1,9 @@
-pub fn x() {}
+//! Hopster's gateway: the v1 jobs API and the seed's API over one job model.
+
+pub mod error;
+mod jobs;
+mod range;
+mod routes;
+pub mod startup;
+
+pub use startup::Application;

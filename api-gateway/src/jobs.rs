@@ -1,0 +1,75 @@
+//! Submitting and looking up jobs: the logic both APIs share.
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use hopster_common::store::Created;
+use shared_proto::{
+    topology, DownloadJob, ErrorCode, JobId, JobSpec, JobState, JobStatus, MESSAGE_VERSION,
+};
+
+/// Whether a submission started new work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    New,
+    Existing,
+}
+
+/// Creates the job (or finds it) and queues its first stage. The same spec twice is one job:
+/// the status is created with a conditional put, and only its creator publishes. A failed job
+/// submitted again is tried again from the start.
+pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submitted), ApiError> {
+    let fresh = JobStatus::queued(spec, hopster_common::now_ms());
+    match state.store.create_status(&fresh).await? {
+        Created::New => {
+            queue(state, &fresh, true).await?;
+            log::info!("job {}: queued {}", fresh.id, fresh.spec.url);
+            Ok((fresh, Submitted::New))
+        }
+        Created::Existing(existing) if existing.state == JobState::Failed => {
+            state.store.put_status(&fresh).await?;
+            queue(state, &fresh, false).await?;
+            log::info!("job {}: failed before; queued again", fresh.id);
+            Ok((fresh, Submitted::New))
+        }
+        Created::Existing(existing) => Ok((*existing, Submitted::Existing)),
+    }
+}
+
+async fn queue(state: &AppState, status: &JobStatus, created: bool) -> Result<(), ApiError> {
+    let message = DownloadJob {
+        version: MESSAGE_VERSION,
+        job_id: status.id.clone(),
+        spec: status.spec.clone(),
+        attempt: 1,
+    };
+    if let Err(e) = state.broker.publish(topology::DOWNLOAD, &message).await {
+        // Not queued means not accepted: remove the record so a retry of the same request
+        // creates and queues the job instead of finding a job that will never run.
+        if created {
+            if let Err(cleanup) = state.store.delete_status(&status.id).await {
+                log::error!(
+                    "job {}: removing the unqueued status failed: {cleanup}",
+                    status.id
+                );
+            }
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// The job's status; `unknown_job` for a malformed or unknown id alike.
+pub async fn find(state: &AppState, id: &str) -> Result<JobStatus, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            ErrorCode::UnknownJob,
+            format!("no job has the id `{}`", truncate(id)),
+        )
+    };
+    let id = JobId::parse(id).ok_or_else(unknown)?;
+    state.store.status(&id).await?.ok_or_else(unknown)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}

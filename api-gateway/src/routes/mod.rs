@@ -1,0 +1,24 @@
+//! The routes: v1, the seed's, health.
+
+mod body;
+mod health;
+mod seed;
+mod v1;
+
+use crate::error::ApiError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use shared_proto::ErrorCode;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    v1::configure(cfg);
+    seed::configure(cfg);
+    health::configure(cfg);
+    cfg.default_service(web::to(unknown_route));
+}
+
+async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::UnknownRoute,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}

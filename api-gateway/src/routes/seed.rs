@@ -1,0 +1,175 @@
+//! The seed's API, kept for old clients: the same paths, status codes, bodies and numeric
+//! error codes, without the seed's defects (unknown names are errors, names are parsed and
+//! looked up, never joined into a path, and failures are reported).
+
+use super::body::{self, InputError};
+use crate::error::ApiError;
+use crate::jobs;
+use crate::range;
+use crate::startup::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use shared_proto::naming::{parse_seed_name, seed_name};
+use shared_proto::spec::{parse_bound, url_for_video_id};
+use shared_proto::{ErrorCode, JobSpec, JobState, JobStatus};
+
+/// The seed's numeric codes, plus 400 (job failed) and 500 (service unavailable), which the
+/// seed never answered because it never noticed either.
+const BAD_INPUT: u16 = 100;
+const NO_VIDEO: u16 = 200;
+const BAD_TIME: u16 = 300;
+const JOB_FAILED: u16 = 400;
+const UNAVAILABLE: u16 = 500;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(welcome))
+        .route("/schedule", web::post().to(schedule))
+        .route("/progress", web::get().to(progress))
+        .route("/download", web::get().to(download));
+}
+
+/// `{"error": {"message": "...", "code": N}}` with HTTP 400 (503 when we are unavailable).
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+struct SeedError {
+    code: u16,
+    message: String,
+}
+
+fn seed_error(code: u16, message: impl Into<String>) -> SeedError {
+    SeedError {
+        code,
+        message: message.into(),
+    }
+}
+
+impl ResponseError for SeedError {
+    fn status_code(&self) -> StatusCode {
+        if self.code == UNAVAILABLE {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(serde_json::json!({
+            "error": { "message": self.message, "code": self.code }
+        }))
+    }
+}
+
+impl From<ApiError> for SeedError {
+    fn from(e: ApiError) -> Self {
+        let code = match e.code {
+            ErrorCode::InvalidTimecode | ErrorCode::InvalidClipRange => BAD_TIME,
+            ErrorCode::InvalidVideoId | ErrorCode::InvalidUrl | ErrorCode::UnknownJob => NO_VIDEO,
+            ErrorCode::StoreUnavailable | ErrorCode::BrokerUnavailable | ErrorCode::Internal => {
+                UNAVAILABLE
+            }
+            _ => BAD_INPUT,
+        };
+        seed_error(code, e.message)
+    }
+}
+
+impl From<InputError> for SeedError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::WrongType { ref field, .. } if field == "start" || field == "stop" => {
+                seed_error(BAD_TIME, e.to_string())
+            }
+            InputError::WrongType { ref field, .. } if field == "video_id" => {
+                seed_error(NO_VIDEO, e.to_string())
+            }
+            other => seed_error(BAD_INPUT, other.to_string()),
+        }
+    }
+}
+
+async fn welcome() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "message": "Welcome to Hopster's Video Downloading Service!"
+    }))
+}
+
+/// `POST /schedule {"video_id", "start"?, "stop"?}` → `{"video_file": NAME}`.
+async fn schedule(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, SeedError> {
+    let obj = body::json_object(payload, state.max_body_bytes).await?;
+    let video_id = body::string_field(&obj, "video_id")?
+        .ok_or_else(|| seed_error(NO_VIDEO, "`video_id` is missing"))?;
+    let start = parse_bound("start", body::string_field(&obj, "start")?.as_deref())
+        .map_err(ApiError::from)?;
+    let stop = parse_bound("stop", body::string_field(&obj, "stop")?.as_deref())
+        .map_err(ApiError::from)?;
+    let url = url_for_video_id(&state.video_url_template, &video_id).map_err(ApiError::from)?;
+    let spec = JobSpec::new(&url, Some(video_id.clone()), start, stop).map_err(ApiError::from)?;
+    jobs::submit(&state, spec).await?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "video_file": seed_name(&video_id, start, stop) })))
+}
+
+/// Finds the job a seed name stands for. Malformed and unknown names get the same answer, so
+/// the endpoint reveals nothing about what exists.
+async fn lookup(
+    state: &AppState,
+    name: Option<String>,
+    param: &str,
+) -> Result<(String, JobStatus), SeedError> {
+    let name = name.ok_or_else(|| seed_error(BAD_INPUT, format!("`{param}` is missing")))?;
+    let no_such = || {
+        seed_error(
+            NO_VIDEO,
+            format!(
+                "no such video: {}",
+                name.chars().take(200).collect::<String>()
+            ),
+        )
+    };
+    let parsed = parse_seed_name(&name).ok_or_else(no_such)?;
+    let url =
+        url_for_video_id(&state.video_url_template, &parsed.video_id).map_err(|_| no_such())?;
+    let spec = JobSpec::new(&url, None, parsed.start, parsed.stop).map_err(|_| no_such())?;
+    let status = jobs::find(state, spec.job_id().as_str())
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::UnknownJob => no_such(),
+            _ => SeedError::from(e),
+        })?;
+    Ok((name, status))
+}
+
+fn failure(status: &JobStatus) -> SeedError {
+    let detail = status.error.as_ref().map_or_else(
+        || "unknown error".to_owned(),
+        |e| format!("{}: {}", e.code, e.message),
+    );
+    seed_error(JOB_FAILED, format!("the job failed: {detail}"))
+}
+
+/// `GET /progress?reference=NAME` → `{"is_finished": bool}`.
+async fn progress(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
+    let reference = body::query_param(req.query_string(), "reference")?;
+    let (_, status) = lookup(&state, reference, "reference").await?;
+    if status.state == JobState::Failed {
+        return Err(failure(&status));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "is_finished": status.state == JobState::Completed,
+        "state": status.state,
+    })))
+}
+
+/// `GET /download?video_file=NAME` → the mp4.
+async fn download(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
+    let video_file = body::query_param(req.query_string(), "video_file")?;
+    let (name, status) = lookup(&state, video_file, "video_file").await?;
+    match (&status.state, &status.result) {
+        (JobState::Completed, Some(result)) => Ok(range::serve(&state, &req, result, &name).await?),
+        (JobState::Failed, _) => Err(failure(&status)),
+        _ => Err(seed_error(NO_VIDEO, format!("{name} is not ready yet"))),
+    }
+}

@@ -1,0 +1,130 @@
+//! The v1 jobs API.
+
+use super::body::{self, InputError};
+use crate::error::ApiError;
+use crate::jobs::{self, Submitted};
+use crate::range;
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use shared_proto::spec::{parse_bound, url_for_video_id};
+use shared_proto::{ErrorCode, JobSpec, JobState, JobStatus};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/jobs", web::post().to(create))
+        .route("/v1/jobs/{id}", web::get().to(show))
+        .route("/v1/jobs/{id}/video", web::get().to(video));
+}
+
+/// A job as the v1 API shows it: the status document plus links.
+#[derive(Serialize)]
+struct JobView {
+    #[serde(flatten)]
+    status: JobStatus,
+    links: Links,
+}
+
+#[derive(Serialize)]
+struct Links {
+    #[serde(rename = "self")]
+    this: String,
+    video: String,
+}
+
+impl From<JobStatus> for JobView {
+    fn from(status: JobStatus) -> Self {
+        let this = format!("/v1/jobs/{}", status.id);
+        JobView {
+            links: Links {
+                video: format!("{this}/video"),
+                this,
+            },
+            status,
+        }
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        let code = match e {
+            InputError::TooLarge(_) => ErrorCode::BodyTooLarge,
+            InputError::NotJson(_) | InputError::NotAnObject => ErrorCode::InvalidJson,
+            InputError::WrongType { .. }
+            | InputError::UnknownField(_)
+            | InputError::BadQuery(_) => ErrorCode::InvalidRequest,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// `POST /v1/jobs` `{"url" | "video_id", "start"?, "stop"?}` → `202` with the new job, or
+/// `200` with the existing one when the same clip was asked for before.
+async fn create(
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let obj = body::json_object(payload, state.max_body_bytes).await?;
+    body::only_fields(&obj, &["url", "video_id", "start", "stop"])?;
+    let url = body::string_field(&obj, "url")?;
+    let video_id = body::string_field(&obj, "video_id")?;
+    let start = parse_bound("start", body::string_field(&obj, "start")?.as_deref())?;
+    let stop = parse_bound("stop", body::string_field(&obj, "stop")?.as_deref())?;
+    let url = match (url, &video_id) {
+        (Some(url), None) => url,
+        (None, Some(id)) => url_for_video_id(&state.video_url_template, id)?,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::MissingSource,
+                "give exactly one of `url` and `video_id`",
+            ))
+        }
+    };
+    let spec = JobSpec::new(&url, video_id, start, stop)?;
+    let (status, submitted) = jobs::submit(&state, spec).await?;
+    let view = JobView::from(status);
+    let mut response = match submitted {
+        Submitted::New => HttpResponse::Accepted(),
+        Submitted::Existing => HttpResponse::Ok(),
+    };
+    Ok(response
+        .insert_header((header::LOCATION, view.links.this.clone()))
+        .json(view))
+}
+
+/// `GET /v1/jobs/{id}`.
+async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let status = jobs::find(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(JobView::from(status)))
+}
+
+/// `GET /v1/jobs/{id}/video`: the mp4, with Range; `409` until it is ready.
+async fn video(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let status = jobs::find(&state, &id).await?;
+    match (&status.state, &status.result) {
+        (JobState::Completed, Some(result)) => {
+            range::serve(&state, &req, result, &format!("{}.mp4", status.id)).await
+        }
+        (JobState::Failed, _) => Err(ApiError::new(
+            ErrorCode::JobFailed,
+            match &status.error {
+                Some(e) => format!("the job failed: {}: {}", e.code, e.message),
+                None => "the job failed".to_owned(),
+            },
+        )),
+        (state, _) => Err(ApiError::new(
+            ErrorCode::NotReady,
+            format!(
+                "the job is {}; the video is not ready yet",
+                serde_json::to_value(state)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or("running")
+            ),
+        )),
+    }
+}

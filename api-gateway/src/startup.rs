@@ -1,0 +1,74 @@
+//! Building the gateway: settings checked, store and broker connected, listener bound (port 0
+//! in tests), then served until stopped.
+
+use crate::routes;
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::{bail, Context};
+use hopster_common::settings::{Settings, SECRET_KEY_VAR};
+use hopster_common::{Broker, Store};
+use std::net::TcpListener;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub broker: Broker,
+    /// `sources.video_url_template`.
+    pub video_url_template: String,
+    pub max_body_bytes: usize,
+}
+
+/// A bound, not yet running gateway.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Checks the settings, connects, binds. Refuses to start without the server secret, as
+    /// the seed did, naming the variable.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        if settings.gateway.secret_key.is_none() {
+            bail!(
+                "{SECRET_KEY_VAR} is not set; the gateway refuses to start without a server secret"
+            );
+        }
+        if !settings.sources.video_url_template.contains("{video_id}") {
+            bail!("HOPSTER__SOURCES__VIDEO_URL_TEMPLATE must contain `{{video_id}}`");
+        }
+        let (broker, store) = hopster_common::connect(&settings, "api-gateway").await?;
+        let state = AppState {
+            store,
+            broker,
+            video_url_template: settings.sources.video_url_template.clone(),
+            max_body_bytes: settings.gateway.max_body_bytes,
+        };
+        let listener = TcpListener::bind(&settings.gateway.bind)
+            .with_context(|| format!("binding {}", settings.gateway.bind))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server from elsewhere (tests).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGTERM/Ctrl-C finish requests in flight, then stop).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
