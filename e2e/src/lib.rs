@@ -1,1 +1,43 @@
+// Test support only: a panic is how a test reports a broken fixture.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
+//! Test support for end-to-end tests: a real S3 API in-process (s3s-fs), a source server on
+//! loopback, generated media, and the three services spawned against the machine's RabbitMQ
+//! under a random prefix so tests never share state.
+
+pub mod media;
+pub mod s3;
+pub mod source;
+pub mod stack;
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+/// A random lower-case name with `prefix`, for queue prefixes, buckets and directories.
+pub fn random_name(prefix: &str) -> String {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{prefix}-{:016x}", h.finish())
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(random_name(prefix));
+        std::fs::create_dir_all(&path).expect("creating a temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

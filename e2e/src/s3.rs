@@ -1,0 +1,58 @@
+//! s3s-fs serving a temp directory on a loopback port: a real S3 API, no Python, no Docker.
+
+use crate::{random_name, TempDir};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+
+pub const ACCESS_KEY: &str = "hopster-test";
+pub const SECRET_KEY: &str = "hopster-test-secret";
+
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    pub root: TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl S3Server {
+    /// Starts the server with one empty bucket of a random name.
+    pub async fn start() -> S3Server {
+        let root = TempDir::new("hopster-s3");
+        let bucket = random_name("bucket");
+        // s3s-fs keeps a bucket as a directory under its root.
+        std::fs::create_dir_all(root.0.join(&bucket)).expect("creating the bucket");
+        let fs = s3s_fs::FileSystem::new(&root.0).expect("opening the s3s-fs root");
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding s3");
+        let endpoint = format!("http://{}", listener.local_addr().expect("s3 address"));
+        let task = tokio::spawn(async move {
+            let http = Builder::new(TokioExecutor::new());
+            while let Ok((socket, _)) = listener.accept().await {
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        S3Server {
+            endpoint,
+            bucket,
+            root,
+            task,
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

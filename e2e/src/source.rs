@@ -1,0 +1,72 @@
+//! A source server on loopback: serves files from a directory, 404 for anything else, and
+//! counts requests so tests can see what the downloader fetched.
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub struct SourceServer {
+    pub base_url: String,
+    pub requests: Arc<AtomicUsize>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+struct Files {
+    dir: PathBuf,
+    requests: Arc<AtomicUsize>,
+}
+
+async fn serve(files: web::Data<Files>, name: web::Path<String>) -> HttpResponse {
+    files.requests.fetch_add(1, Ordering::SeqCst);
+    let name = name.into_inner();
+    if name.contains('/') || name.starts_with('.') {
+        return HttpResponse::NotFound().finish();
+    }
+    match tokio::fs::read(files.dir.join(&name)).await {
+        Ok(bytes) => HttpResponse::Ok().content_type("video/mp4").body(bytes),
+        Err(_) => HttpResponse::NotFound().body("no such file"),
+    }
+}
+
+impl SourceServer {
+    /// Serves the files of `dir` at `{base_url}/{name}`.
+    pub fn start(dir: PathBuf) -> SourceServer {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let data = web::Data::new(Files {
+            dir,
+            requests: requests.clone(),
+        });
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("binding the source server");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/{name}", web::get().to(serve))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listening")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        SourceServer {
+            base_url,
+            requests,
+            handle,
+        }
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for SourceServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}

@@ -1,0 +1,250 @@
+//! The whole job path in one test process: gateway, downloader and transcoder against the
+//! machine's RabbitMQ (random prefix), a real S3 API or a temp directory, and a source server.
+
+use crate::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
+use crate::source::SourceServer;
+use crate::{random_name, TempDir};
+use hopster_common::settings::{Backend, Secret, Settings};
+use hopster_common::Store;
+use lapin::options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use serde_json::Value;
+use shared_proto::topology::{self, Topology};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How to spawn the stack.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub backend: Backend,
+    /// Start the two workers (off: only the gateway, so tests can inspect queued messages).
+    pub workers: bool,
+}
+
+pub struct Stack {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub settings: Settings,
+    pub source: SourceServer,
+    shutdown: CancellationToken,
+    gateway: actix_web::dev::ServerHandle,
+    workers: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    inspector: lapin::Channel,
+    _connection: lapin::Connection,
+    _s3: Option<S3Server>,
+    _dirs: Vec<TempDir>,
+}
+
+/// The test settings: fast retries and progress, the given store, a random prefix.
+pub fn settings(
+    backend: Backend,
+    source_base: &str,
+    s3: Option<&S3Server>,
+    fs_root: &std::path::Path,
+) -> Settings {
+    let mut s = Settings::default();
+    s.gateway.bind = "127.0.0.1:0".into();
+    s.gateway.secret_key = Some(Secret::new("test-secret"));
+    s.amqp.prefix = random_name("hopster-test");
+    if let Ok(url) = std::env::var("HOPSTER_TEST_AMQP_URL") {
+        s.amqp.url = url;
+    }
+    s.store.backend = backend;
+    s.store.root = fs_root.to_path_buf();
+    if let Some(s3) = s3 {
+        s.store.bucket = s3.bucket.clone();
+        s.store.endpoint = Some(s3.endpoint.clone());
+        s.store.access_key_id = Some(ACCESS_KEY.into());
+        s.store.secret_access_key = Some(Secret::new(SECRET_KEY));
+    }
+    s.sources.video_url_template = format!("{source_base}/{{video_id}}.mp4");
+    s.worker.retry_base_ms = 100;
+    s.worker.retry_max_ms = 1000;
+    s.worker.progress_interval_ms = 200;
+    s.worker.shutdown_grace_secs = 5;
+    s
+}
+
+impl Stack {
+    /// Spawns everything; the 60 s test video is served as `{source}/sixty.mp4` (video id
+    /// `sixty`).
+    pub async fn spawn(options: Options) -> Stack {
+        let media = TempDir::new("hopster-source");
+        std::fs::copy(
+            crate::media::sixty_second_video(),
+            media.0.join("sixty.mp4"),
+        )
+        .expect("copying media");
+        let source = SourceServer::start(media.0.clone());
+        let s3 = match options.backend {
+            Backend::S3 => Some(S3Server::start().await),
+            Backend::Fs => None,
+        };
+        let fs_root = TempDir::new("hopster-store");
+        let settings = settings(options.backend, &source.base_url, s3.as_ref(), &fs_root.0);
+        let store = Store::from_settings(&settings.store).expect("opening the store");
+
+        let app = api_gateway::Application::build(settings.clone())
+            .await
+            .expect("building the gateway");
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let gateway = app.handle();
+        tokio::spawn(app.run_until_stopped());
+
+        let shutdown = CancellationToken::new();
+        let mut workers = Vec::new();
+        if options.workers {
+            workers.push(tokio::spawn(downloader_worker::run(
+                settings.clone(),
+                shutdown.clone(),
+            )));
+            workers.push(tokio::spawn(transcoder_worker::run(
+                settings.clone(),
+                shutdown.clone(),
+            )));
+        }
+        let connection =
+            lapin::Connection::connect(&settings.amqp.url, lapin::ConnectionProperties::default())
+                .await
+                .expect("connecting the inspector");
+        let inspector = connection
+            .create_channel()
+            .await
+            .expect("inspector channel");
+        Stack {
+            base_url,
+            http: reqwest::Client::new(),
+            store,
+            settings,
+            source,
+            shutdown,
+            gateway,
+            workers,
+            inspector,
+            _connection: connection,
+            _s3: s3,
+            _dirs: vec![media, fs_root],
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn topology(&self) -> Topology {
+        Topology::new(&self.settings.amqp.prefix)
+    }
+
+    /// Messages waiting in the queue of `routing_key`.
+    pub async fn queue_len(&self, routing_key: &str) -> u32 {
+        let queue = self
+            .inspector
+            .queue_declare(
+                self.topology().queue(routing_key).into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("inspecting a queue");
+        queue.message_count()
+    }
+
+    /// Publishes raw bytes to a stage, as a broken producer would.
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        let broker = hopster_common::Broker::connect(&self.settings.amqp, "test-publisher")
+            .await
+            .expect("connect");
+        broker
+            .publish_raw(routing_key, body, FieldTable::default(), None)
+            .await
+            .expect("publish");
+        broker.close().await;
+    }
+
+    /// POSTs JSON and returns the status code and body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the job until it reaches a terminal state or `deadline` passes; returns the last
+    /// status seen and every state observed on the way.
+    pub async fn wait_for_job(&self, id: &str, deadline: Duration) -> (Value, Vec<String>) {
+        let started = Instant::now();
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let (code, status) = self.get_json(&format!("/v1/jobs/{id}")).await;
+            assert_eq!(code, 200, "status of {id}: {status}");
+            let state = status["state"].as_str().unwrap_or_default().to_owned();
+            if seen.last() != Some(&state) {
+                seen.push(state.clone());
+            }
+            if matches!(state.as_str(), "completed" | "failed" | "cancelled") {
+                return (status, seen);
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "job {id} still {state} after {deadline:?}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `check` holds or `deadline` passes.
+    pub async fn wait_until<F, Fut>(&self, deadline: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = Instant::now();
+        while !check().await {
+            assert!(started.elapsed() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops the services and removes this test's queues and exchange.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        for worker in std::mem::take(&mut self.workers) {
+            match tokio::time::timeout(Duration::from_secs(10), worker).await {
+                Ok(Ok(Ok(()))) => {}
+                other => panic!("a worker did not stop cleanly: {other:?}"),
+            }
+        }
+        self.gateway.stop(true).await;
+        let t = self.topology();
+        for key in [topology::DOWNLOAD, topology::TRANSCODE, topology::DEAD] {
+            for queue in [t.queue(key), t.queue(&Topology::retry_key(key))] {
+                let _ = self
+                    .inspector
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+        let _ = self
+            .inspector
+            .exchange_delete(
+                t.exchange().as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
+}

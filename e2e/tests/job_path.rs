@@ -1,0 +1,292 @@
+//! The job path end to end: real RabbitMQ, a real S3 API (s3s-fs) or a directory, real ffmpeg.
+#![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
+
+use e2e::media::probe_bytes;
+use e2e::stack::{Options, Stack};
+use hopster_common::settings::Backend;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use serde_json::{json, Value};
+use shared_proto::topology;
+use std::time::Duration;
+
+const JOB_DEADLINE: Duration = Duration::from_secs(120);
+
+async fn full(backend: Backend) -> Stack {
+    Stack::spawn(Options {
+        backend,
+        workers: true,
+    })
+    .await
+}
+
+async fn bytes_of(
+    stack: &Stack,
+    path: &str,
+    range: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = stack.http.get(stack.url(path));
+    if let Some(range) = range {
+        req = req.header("Range", range);
+    }
+    let r = req.send().await.expect("GET");
+    let (code, headers) = (r.status().as_u16(), r.headers().clone());
+    (code, headers, r.bytes().await.expect("body").to_vec())
+}
+
+/// Submits a 3 s clip from 00:00:10 through v1 and checks the whole contract of the result.
+async fn three_second_clip_through_v1(backend: Backend) {
+    let stack = full(backend).await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (code, job) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:10", "stop": "00:00:13"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_str().expect("an id").to_owned();
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["links"]["video"], format!("/v1/jobs/{id}/video"));
+
+    let (status, seen) = stack.wait_for_job(&id, JOB_DEADLINE).await;
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(seen.last().map(String::as_str), Some("completed"));
+    assert_eq!(status["progress"]["transcode"]["percent"], 100.0);
+    assert_eq!(status["progress"]["download"]["percent"], 100.0);
+    let size = status["result"]["size"].as_u64().expect("a size");
+
+    let (code, headers, body) = bytes_of(&stack, &format!("/v1/jobs/{id}/video"), None).await;
+    assert_eq!(code, 200);
+    assert_eq!(headers["content-type"], "video/mp4");
+    assert_eq!(body.len() as u64, size);
+    let probed = probe_bytes(&body);
+    assert!(
+        (probed.duration - 3.0).abs() <= 0.05,
+        "duration {}",
+        probed.duration
+    );
+    assert_eq!(probed.video_codec, "h264");
+    assert_eq!(probed.audio_codec.as_deref(), Some("aac"));
+    assert!(probed.format.contains("mp4"));
+
+    // The bytes served are the bytes in the bucket.
+    let key = status["result"]["key"].as_str().expect("a key");
+    assert_eq!(key, format!("results/{id}.mp4"));
+    let stored = stack
+        .store
+        .objects()
+        .get(&Path::from(key))
+        .await
+        .expect("result in bucket")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(stored.as_ref(), body.as_slice());
+
+    // Range: a middle slice, a suffix, and past the end.
+    let (code, headers, part) = bytes_of(
+        &stack,
+        &format!("/v1/jobs/{id}/video"),
+        Some("bytes=100-1123"),
+    )
+    .await;
+    assert_eq!(code, 206);
+    assert_eq!(headers["content-range"], format!("bytes 100-1123/{size}"));
+    assert_eq!(part.as_slice(), &body[100..1124]);
+    let (code, _, tail) =
+        bytes_of(&stack, &format!("/v1/jobs/{id}/video"), Some("bytes=-10")).await;
+    assert_eq!((code, tail.as_slice()), (206, &body[body.len() - 10..]));
+    let (code, headers, _) = bytes_of(
+        &stack,
+        &format!("/v1/jobs/{id}/video"),
+        Some(&format!("bytes={size}-")),
+    )
+    .await;
+    assert_eq!(code, 416);
+    assert_eq!(headers["content-range"], format!("bytes */{size}"));
+
+    // The same request again is the same job, already done: no new work.
+    let requests = stack.source.request_count();
+    let (code, again) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:10.000", "stop": "00:00:13"}),
+        )
+        .await;
+    assert_eq!((code, again["id"].as_str()), (200, Some(id.as_str())));
+    assert_eq!(again["state"], "completed");
+    assert_eq!(stack.source.request_count(), requests);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_three_second_clip_from_ten_seconds_is_three_seconds_long_on_s3() {
+    three_second_clip_through_v1(Backend::S3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_three_second_clip_from_ten_seconds_is_three_seconds_long_on_the_fs_store() {
+    three_second_clip_through_v1(Backend::Fs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_seed_api_schedules_polls_and_downloads_a_whole_video_and_a_clip() {
+    let stack = full(Backend::S3).await;
+    let (code, body) = stack.get_json("/").await;
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (200, Some("Welcome to Hopster's Video Downloading Service!"))
+    );
+
+    for (request, name, expected) in [
+        (
+            json!({"video_id": "sixty"}),
+            "sixty_from_start_till_end.mp4",
+            60.0,
+        ),
+        (
+            json!({"video_id": "sixty", "start": "00:00:04.5", "stop": "00:00:07"}),
+            "sixty_from_000004500000_till_000007000000.mp4",
+            2.5,
+        ),
+    ] {
+        let (code, body) = stack.post("/schedule", &request).await;
+        assert_eq!(
+            (code, body["video_file"].as_str()),
+            (200, Some(name)),
+            "{body}"
+        );
+        let progress = format!("/progress?reference={name}");
+        let mut polls = 0;
+        loop {
+            let (code, body) = stack.get_json(&progress).await;
+            assert_eq!(code, 200, "{body}");
+            if body["is_finished"] == true {
+                break;
+            }
+            polls += 1;
+            assert!(polls < 1200, "{name} never finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (code, headers, bytes) =
+            bytes_of(&stack, &format!("/download?video_file={name}"), None).await;
+        assert_eq!(code, 200);
+        assert_eq!(headers["content-type"], "video/mp4");
+        let duration = probe_bytes(&bytes).duration;
+        assert!((duration - expected).abs() <= 0.05, "{name}: {duration}");
+    }
+    // The second job reused the staged source: the source was fetched once.
+    assert_eq!(stack.source.request_count(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_missing_source_and_a_clip_past_the_end_fail_with_their_codes_and_are_not_retried() {
+    let stack = full(Backend::Fs).await;
+    let base = stack.source.base_url.clone();
+    let (_, missing) = stack
+        .post("/v1/jobs", &json!({"url": format!("{base}/missing.mp4")}))
+        .await;
+    let (_, late) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": format!("{base}/sixty.mp4"), "start": "00:01:10", "stop": "00:01:13"}),
+        )
+        .await;
+    let (_, long) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": format!("{base}/sixty.mp4"), "start": "00:00:50", "stop": "00:01:13"}),
+        )
+        .await;
+    for (job, code) in [
+        (&missing, "source_not_found"),
+        (&late, "clip_out_of_range"),
+        (&long, "clip_out_of_range"),
+    ] {
+        let id = job["id"].as_str().expect("an id");
+        let (status, _) = stack.wait_for_job(id, JOB_DEADLINE).await;
+        assert_eq!(status["state"], "failed", "{status}");
+        assert_eq!(status["error"]["code"], code, "{status}");
+        assert_eq!(
+            status["attempt"], 1,
+            "a permanent failure is never retried: {status}"
+        );
+        let (http, body) = stack.get_json(&format!("/v1/jobs/{id}/video")).await;
+        assert_eq!(
+            (http, body["error"]["code"].as_str()),
+            (409, Some("job_failed")),
+            "{body}"
+        );
+    }
+    let message = late_message(&stack, &late).await;
+    assert!(
+        message.contains("00:01:10") && message.contains("00:01:00"),
+        "{message}"
+    );
+    // The seed API reports the failure instead of "not finished" forever.
+    stack
+        .post("/schedule", &json!({"video_id": "missing"}))
+        .await;
+    let (code, body) = stack
+        .get_json("/progress?reference=missing_from_start_till_end.mp4")
+        .await;
+    assert_eq!(code, 400);
+    assert_eq!(body["error"]["code"], 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("source_not_found"),
+        "{body}"
+    );
+    // Nothing was requeued or parked: permanent failures are acked once.
+    for key in [topology::DOWNLOAD, topology::TRANSCODE, topology::DEAD] {
+        assert_eq!(stack.queue_len(key).await, 0, "{key}");
+    }
+    stack.stop().await;
+}
+
+async fn late_message(stack: &Stack, job: &Value) -> String {
+    let (_, status) = stack
+        .get_json(&format!(
+            "/v1/jobs/{}",
+            job["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    status["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_message_goes_to_the_dead_letter_queue_once_and_the_worker_keeps_serving() {
+    let stack = full(Backend::Fs).await;
+    stack
+        .publish_raw(topology::DOWNLOAD, b"this is not json")
+        .await;
+    stack
+        .publish_raw(topology::TRANSCODE, b"{\"version\":1}")
+        .await;
+    stack
+        .wait_until(Duration::from_secs(30), "two dead letters", || async {
+            stack.queue_len(topology::DEAD).await == 2
+        })
+        .await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (_, job) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:01", "stop": "00:00:02"}),
+        )
+        .await;
+    let (status, _) = stack
+        .wait_for_job(job["id"].as_str().expect("id"), JOB_DEADLINE)
+        .await;
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(stack.queue_len(topology::DEAD).await, 2);
+    assert_eq!(stack.queue_len(topology::DOWNLOAD).await, 0);
+    stack.stop().await;
+}
