@@ -33,7 +33,7 @@ pub fn worker_id() -> String {
 
 /// Starts `env_logger` at `info` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {
-    let env = env_logger::Env::default().default_filter_or("info,lapin=warn");
+    let env = env_logger::Env::default().default_filter_or("info,lapin=warn,tracing::span=warn");
     // A second init (tests start several services in one process) is harmless.
     let _ = env_logger::Builder::from_env(env)
         .format_timestamp_millis()

@@ -328,3 +328,54 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod sample_file {
+    use super::*;
+
+    const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../hopster.sample.toml");
+
+    /// Every leaf key of the defaults, as `section.key`.
+    fn keys(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let Some(map) = value.as_object() {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_object() {
+                    keys(v, &path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_sample_file_loads_and_documents_every_key_with_its_variable() {
+        let loaded =
+            Settings::load_from([("HOPSTER_CONFIG".to_owned(), SAMPLE.to_owned())]).unwrap();
+        let defaults = Settings::default();
+        assert_eq!(
+            serde_json::to_value(&loaded).unwrap(),
+            serde_json::to_value(&defaults).unwrap(),
+            "the sample's values are the defaults"
+        );
+        let text = std::fs::read_to_string(SAMPLE).unwrap();
+        let mut all = Vec::new();
+        keys(&serde_json::to_value(&defaults).unwrap(), "", &mut all);
+        for key in all {
+            let var = if key == "gateway.secret_key" {
+                "HOPSTER_SERVER_SECRET_KEY".to_owned()
+            } else {
+                format!("HOPSTER__{}", key.replace('.', "__").to_uppercase())
+            };
+            assert!(
+                text.contains(&var),
+                "hopster.sample.toml does not mention {var}"
+            );
+        }
+    }
+}

@@ -48,8 +48,13 @@ impl Stage for Downloader {
             log::warn!("job {id}: no status document; dropping the download message");
             return Ok(());
         };
-        if status.state.is_terminal() {
-            log::info!("job {id}: already {:?}; nothing to download", status.state);
+        // Past downloading means an earlier delivery of this message already handed the job
+        // on (and crashed before its ack): publishing again would transcode twice.
+        if status.state.is_terminal() || status.state > JobState::Downloading {
+            log::info!(
+                "job {id}: already {}; nothing to download",
+                status.state.as_str()
+            );
             return Ok(());
         }
         let mut tracker = JobTracker::new(self.store.clone(), status, &self.worker);

@@ -189,6 +189,16 @@ mod tests {
     }
 
     #[test]
+    fn state_names_match_their_json() {
+        for state in [JobState::Queued, JobState::Uploading, JobState::Cancelled] {
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{}\"", state.as_str())
+            );
+        }
+    }
+
+    #[test]
     fn states_only_move_forward() {
         let mut s = status();
         assert!(s.advance(JobState::Downloading));

@@ -83,7 +83,10 @@ impl Stage for Transcoder {
             return Ok(());
         };
         if status.state.is_terminal() {
-            log::info!("job {id}: already {:?}; nothing to transcode", status.state);
+            log::info!(
+                "job {id}: already {}; nothing to transcode",
+                status.state.as_str()
+            );
             return Ok(());
         }
         let mut tracker = JobTracker::new(self.store.clone(), status, &self.worker);

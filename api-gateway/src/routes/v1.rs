@@ -118,13 +118,7 @@ async fn video(
         )),
         (state, _) => Err(ApiError::new(
             ErrorCode::NotReady,
-            format!(
-                "the job is {}; the video is not ready yet",
-                serde_json::to_value(state)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or("running")
-            ),
+            format!("the job is {}; the video is not ready yet", state.as_str()),
         )),
     }
 }

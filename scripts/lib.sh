@@ -1,0 +1,56 @@
+# Shared by scripts/run and scripts/test: install or start what the stack needs.
+# Sourced, not run.
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        log "need root for: $*"; return 1
+    fi
+}
+
+apt_updated=""
+apt_install() {
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+need_cargo() {
+    if ! command -v cargo >/dev/null; then
+        [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null || { log "cargo is missing: install Rust (rustup) first"; exit 1; }
+}
+
+need_ffmpeg() {
+    if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+        log "installing ffmpeg (Debian package)"
+        apt_install ffmpeg
+    fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# Waits up to $3 seconds for host $1 port $2 to accept connections.
+wait_port() {
+    local deadline=$((SECONDS + $3))
+    until port_open "$1" "$2"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.5
+    done
+}
+
+need_rabbitmq() {
+    # Only the default local broker is ours to start; a custom URL is the caller's business.
+    if [ -n "${HOPSTER__AMQP__URL:-}" ] && [[ "$HOPSTER__AMQP__URL" != *"127.0.0.1:5672"* ]]; then return 0; fi
+    port_open 127.0.0.1 5672 && return 0
+    if ! command -v rabbitmq-server >/dev/null; then
+        log "installing RabbitMQ (Debian package rabbitmq-server)"
+        apt_install rabbitmq-server
+    fi
+    log "starting RabbitMQ"
+    as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+    wait_port 127.0.0.1 5672 90 || { log "RabbitMQ did not come up on 127.0.0.1:5672"; exit 1; }
+    # The port opens before the broker accepts logins; wait for the app itself.
+    if command -v rabbitmqctl >/dev/null; then as_root rabbitmqctl -q await_startup >/dev/null 2>&1 || true; fi
+}
