@@ -24,6 +24,19 @@ impl JobState {
             JobState::Completed | JobState::Failed | JobState::Cancelled
         )
     }
+
+    /// The name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Downloading => "downloading",
+            JobState::Transcoding => "transcoding",
+            JobState::Uploading => "uploading",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Bytes of a transfer (download or upload).
