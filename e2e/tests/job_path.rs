@@ -225,13 +225,21 @@ async fn a_missing_source_and_a_clip_past_the_end_fail_with_their_codes_and_are_
         message.contains("00:01:10") && message.contains("00:01:00"),
         "{message}"
     );
-    // The seed API reports the failure instead of "not finished" forever.
-    stack
+    // The seed API reports the failure instead of "not finished" forever. Scheduling the
+    // failed job again (same URL as above) retries it, and it fails again.
+    let (code, _) = stack
         .post("/schedule", &json!({"video_id": "missing"}))
         .await;
-    let (code, body) = stack
-        .get_json("/progress?reference=missing_from_start_till_end.mp4")
-        .await;
+    assert_eq!(code, 200);
+    let progress = "/progress?reference=missing_from_start_till_end.mp4";
+    let mut answer = stack.get_json(progress).await;
+    let deadline = std::time::Instant::now() + JOB_DEADLINE;
+    while answer.0 == 200 && std::time::Instant::now() < deadline {
+        assert_eq!(answer.1["is_finished"], false, "{}", answer.1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = stack.get_json(progress).await;
+    }
+    let (code, body) = answer;
     assert_eq!(code, 400);
     assert_eq!(body["error"]["code"], 400, "{body}");
     assert!(
