@@ -1,0 +1,1 @@
+//! The `hopster` command-line client.
