@@ -5,7 +5,10 @@
 //! loopback, generated media, and the three services spawned against the machine's RabbitMQ
 //! under a random prefix so tests never share state.
 
+pub mod api;
+pub mod compose;
 pub mod media;
+pub mod native;
 pub mod s3;
 pub mod source;
 pub mod stack;

@@ -19,13 +19,18 @@ pub struct S3Server {
 impl S3Server {
     /// Starts the server with one empty bucket of a random name.
     pub async fn start() -> S3Server {
+        S3Server::start_with(&random_name("bucket"), ACCESS_KEY, SECRET_KEY).await
+    }
+
+    /// Starts the server with the bucket `bucket` and one key pair.
+    pub async fn start_with(bucket: &str, access_key: &str, secret_key: &str) -> S3Server {
         let root = TempDir::new("hopster-s3");
-        let bucket = random_name("bucket");
+        let bucket = bucket.to_owned();
         // s3s-fs keeps a bucket as a directory under its root.
         std::fs::create_dir_all(root.0.join(&bucket)).expect("creating the bucket");
         let fs = s3s_fs::FileSystem::new(&root.0).expect("opening the s3s-fs root");
         let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        builder.set_auth(SimpleAuth::from_single(access_key, secret_key.to_owned()));
         let service = builder.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

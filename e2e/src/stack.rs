@@ -1,6 +1,7 @@
 //! The whole job path in one test process: gateway, downloader and transcoder against the
 //! machine's RabbitMQ (random prefix), a real S3 API or a temp directory, and a source server.
 
+use crate::api::Api;
 use crate::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
 use crate::source::SourceServer;
 use crate::{random_name, TempDir};
@@ -8,9 +9,8 @@ use hopster_common::settings::{Backend, Secret, Settings};
 use hopster_common::Store;
 use lapin::options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
-use serde_json::Value;
 use shared_proto::topology::{self, Topology};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How to spawn the stack.
@@ -22,8 +22,7 @@ pub struct Options {
 }
 
 pub struct Stack {
-    pub base_url: String,
-    pub http: reqwest::Client,
+    pub api: Api,
     pub store: Store,
     pub settings: Settings,
     pub source: SourceServer,
@@ -113,8 +112,7 @@ impl Stack {
             .await
             .expect("inspector channel");
         Stack {
-            base_url,
-            http: reqwest::Client::new(),
+            api: Api::new(base_url),
             store,
             settings,
             source,
@@ -128,29 +126,15 @@ impl Stack {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
-
     pub fn topology(&self) -> Topology {
         Topology::new(&self.settings.amqp.prefix)
     }
 
     /// Messages waiting in the queue of `routing_key`.
     pub async fn queue_len(&self, routing_key: &str) -> u32 {
-        let queue = self
-            .inspector
-            .queue_declare(
-                self.topology().queue(routing_key).into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
+        queue_counts(&self.inspector, &self.topology(), routing_key)
             .await
-            .expect("inspecting a queue");
-        queue.message_count()
+            .0
     }
 
     /// Publishes raw bytes to a stage, as a broken producer would.
@@ -165,61 +149,6 @@ impl Stack {
         broker.close().await;
     }
 
-    /// POSTs JSON and returns the status code and body.
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("POST");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).send().await.expect("GET");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Polls the job until it reaches a terminal state or `deadline` passes; returns the last
-    /// status seen and every state observed on the way.
-    pub async fn wait_for_job(&self, id: &str, deadline: Duration) -> (Value, Vec<String>) {
-        let started = Instant::now();
-        let mut seen: Vec<String> = Vec::new();
-        loop {
-            let (code, status) = self.get_json(&format!("/v1/jobs/{id}")).await;
-            assert_eq!(code, 200, "status of {id}: {status}");
-            let state = status["state"].as_str().unwrap_or_default().to_owned();
-            if seen.last() != Some(&state) {
-                seen.push(state.clone());
-            }
-            if matches!(state.as_str(), "completed" | "failed" | "cancelled") {
-                return (status, seen);
-            }
-            assert!(
-                started.elapsed() < deadline,
-                "job {id} still {state} after {deadline:?}: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits until `check` holds or `deadline` passes.
-    pub async fn wait_until<F, Fut>(&self, deadline: Duration, what: &str, mut check: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let started = Instant::now();
-        while !check().await {
-            assert!(started.elapsed() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     /// Stops the services and removes this test's queues and exchange.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -230,21 +159,47 @@ impl Stack {
             }
         }
         self.gateway.stop(true).await;
-        let t = self.topology();
-        for key in [topology::DOWNLOAD, topology::TRANSCODE, topology::DEAD] {
-            for queue in [t.queue(key), t.queue(&Topology::retry_key(key))] {
-                let _ = self
-                    .inspector
-                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            }
-        }
-        let _ = self
-            .inspector
-            .exchange_delete(
-                t.exchange().as_str().into(),
-                ExchangeDeleteOptions::default(),
-            )
-            .await;
+        delete_topology(&self.inspector, &self.topology()).await;
     }
+}
+
+impl std::ops::Deref for Stack {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// Removes a test's queues and exchange (best effort: a test's leftovers are harmless but
+/// clutter the broker).
+pub async fn delete_topology(channel: &lapin::Channel, t: &Topology) {
+    for key in [topology::DOWNLOAD, topology::TRANSCODE, topology::DEAD] {
+        for queue in [t.queue(key), t.queue(&Topology::retry_key(key))] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+    }
+    let _ = channel
+        .exchange_delete(
+            t.exchange().as_str().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await;
+}
+
+/// Messages and consumers of the queue of `routing_key`.
+pub async fn queue_counts(channel: &lapin::Channel, t: &Topology, routing_key: &str) -> (u32, u32) {
+    let queue = channel
+        .queue_declare(
+            t.queue(routing_key).into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("inspecting a queue");
+    (queue.message_count(), queue.consumer_count())
 }

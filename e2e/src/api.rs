@@ -1,0 +1,77 @@
+//! A client of the gateway's API for tests: JSON calls and waiting for jobs.
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+pub struct Api {
+    pub base_url: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base_url: String) -> Api {
+        Api {
+            base_url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// POSTs JSON and returns the status code and body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the job until it reaches a terminal state or `deadline` passes; returns the last
+    /// status seen and every state observed on the way.
+    pub async fn wait_for_job(&self, id: &str, deadline: Duration) -> (Value, Vec<String>) {
+        let started = Instant::now();
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let (code, status) = self.get_json(&format!("/v1/jobs/{id}")).await;
+            assert_eq!(code, 200, "status of {id}: {status}");
+            let state = status["state"].as_str().unwrap_or_default().to_owned();
+            if seen.last() != Some(&state) {
+                seen.push(state.clone());
+            }
+            if matches!(state.as_str(), "completed" | "failed" | "cancelled") {
+                return (status, seen);
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "job {id} still {state} after {deadline:?}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `check` holds or `deadline` passes.
+    pub async fn wait_until<F, Fut>(&self, deadline: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = Instant::now();
+        while !check().await {
+            assert!(started.elapsed() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

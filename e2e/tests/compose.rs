@@ -1,0 +1,405 @@
+//! docker-compose.yml and the Dockerfile checked against the code (there is no Docker engine
+//! here), and the compose configuration run natively: the same environment, service host
+//! names rewritten to loopback, the real binaries.
+#![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
+
+use e2e::api::Api;
+use e2e::compose::{init_hook_buckets, repo_root, Compose};
+use e2e::native::Service;
+use e2e::s3::S3Server;
+use e2e::source::SourceServer;
+use e2e::stack::{delete_topology, queue_counts};
+use e2e::{random_name, TempDir};
+use hopster_common::Settings;
+use serde_json::json;
+use shared_proto::topology::{self, Topology};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use yaml_rust2::Yaml;
+
+const SERVICES: [&str; 3] = ["api-gateway", "downloader-worker", "transcoder-worker"];
+
+fn shell() -> BTreeMap<String, String> {
+    [(
+        "HOPSTER_SERVER_SECRET_KEY".to_owned(),
+        "compose-test-secret".to_owned(),
+    )]
+    .into()
+}
+
+fn str_list(y: &Yaml) -> Vec<String> {
+    y.as_vec()
+        .map(|v| {
+            v.iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Binaries of the workspace, from `cargo metadata`.
+fn workspace_binaries_and_members() -> (BTreeSet<String>, Vec<String>) {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo metadata");
+    assert!(out.status.success());
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata json");
+    let root = std::fs::canonicalize(repo_root()).expect("root");
+    let mut bins = BTreeSet::new();
+    let mut members = Vec::new();
+    for package in meta["packages"].as_array().expect("packages") {
+        let manifest = std::path::PathBuf::from(package["manifest_path"].as_str().expect("path"));
+        let dir = manifest
+            .parent()
+            .expect("dir")
+            .strip_prefix(&root)
+            .expect("in the repo");
+        members.push(dir.to_string_lossy().into_owned());
+        for target in package["targets"].as_array().expect("targets") {
+            if target["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+            {
+                bins.insert(target["name"].as_str().expect("name").to_owned());
+            }
+        }
+    }
+    (bins, members)
+}
+
+#[test]
+fn the_compose_file_agrees_with_the_code() {
+    let compose = Compose::load();
+    for name in compose.service_names() {
+        let s = compose.service(&name);
+        let image = s["image"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has no pinned image"));
+        let tag = image
+            .rsplit_once(':')
+            .map(|(_, t)| t)
+            .filter(|t| !t.contains('/'));
+        assert!(
+            tag.is_some_and(|t| !t.is_empty() && t != "latest"),
+            "{name}: image `{image}` is not pinned"
+        );
+        assert_eq!(
+            s["restart"].as_str(),
+            Some("unless-stopped"),
+            "{name}: restart policy"
+        );
+    }
+    assert_eq!(
+        compose.service("localstack")["image"].as_str(),
+        Some("localstack/localstack:4.14.0")
+    );
+    let ls_env = compose.environment("localstack", &shell());
+    assert_eq!(ls_env.get("SERVICES").map(String::as_str), Some("s3"));
+    let rabbit_check = str_list(&compose.service("rabbitmq")["healthcheck"]["test"]);
+    assert!(
+        rabbit_check.contains(&"rabbitmq-diagnostics".to_owned())
+            && rabbit_check.contains(&"ping".to_owned()),
+        "{rabbit_check:?}"
+    );
+    assert!(compose.service("rabbitmq")["image"]
+        .as_str()
+        .is_some_and(|i| i.ends_with("-management")));
+    assert!(str_list(&compose.service("rabbitmq")["ports"])
+        .iter()
+        .any(|p| p.ends_with(":15672")));
+
+    let buckets = init_hook_buckets();
+    assert_eq!(
+        buckets.len(),
+        1,
+        "one bucket created by the init hook: {buckets:?}"
+    );
+    let ls_check = str_list(&compose.service("localstack")["healthcheck"]["test"]);
+    assert!(
+        ls_check.contains(&buckets[0]),
+        "localstack's healthcheck waits for the bucket: {ls_check:?}"
+    );
+    assert!(str_list(&compose.service("localstack")["volumes"])
+        .iter()
+        .any(|v| v.starts_with("./localstack/init/ready.d:/etc/localstack/init/ready.d")));
+    for hook in std::fs::read_dir(repo_root().join("localstack/init/ready.d")).expect("hooks") {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = hook
+            .expect("hook")
+            .metadata()
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert!(mode & 0o111 != 0, "init hooks must be executable");
+    }
+
+    let (bins, members) = workspace_binaries_and_members();
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
+    for name in SERVICES {
+        let s = compose.service(name);
+        let env = compose.environment(name, &shell());
+        // Every HOPSTER variable is a key the settings know: deny_unknown_fields fails otherwise.
+        for key in env.keys().filter(|k| k.starts_with("HOPSTER")) {
+            assert!(
+                key.starts_with("HOPSTER__") || key == "HOPSTER_SERVER_SECRET_KEY",
+                "{name}: `{key}` is read by nothing"
+            );
+        }
+        let settings = Settings::load_from(env.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            settings.store.bucket, buckets[0],
+            "{name} uses the bucket the init hook creates"
+        );
+        for dep in ["rabbitmq", "localstack"] {
+            assert_eq!(
+                s["depends_on"][dep]["condition"].as_str(),
+                Some("service_healthy"),
+                "{name} waits for {dep}"
+            );
+        }
+        let target = s["build"]["target"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} is built from the repo"));
+        assert!(
+            dockerfile.contains(&format!(" AS {target}\n")),
+            "Dockerfile has no stage {target}"
+        );
+        assert!(bins.contains(name), "{name} is a workspace binary");
+        if name != "api-gateway" {
+            assert!(
+                s["container_name"].is_badvalue() && s["ports"].is_badvalue(),
+                "{name} must scale: no container_name, no ports"
+            );
+        }
+    }
+    assert!(compose
+        .environment("api-gateway", &shell())
+        .contains_key("HOPSTER_SERVER_SECRET_KEY"));
+    assert!(str_list(&compose.service("api-gateway")["ports"]).contains(&"5000:5000".to_owned()));
+
+    // The Dockerfile builds only real binaries and copies every member's manifest for the
+    // cached dependency layer (a missing one breaks the build).
+    for word in dockerfile.split_whitespace().collect::<Vec<_>>().windows(2) {
+        if word[0] == "--bin" {
+            assert!(
+                bins.contains(word[1]),
+                "Dockerfile builds `--bin {}`, which is no binary",
+                word[1]
+            );
+        }
+    }
+    for member in members {
+        assert!(
+            dockerfile.contains(&format!("COPY {member}/Cargo.toml {member}/")),
+            "Dockerfile does not copy {member}/Cargo.toml"
+        );
+    }
+    for stage in ["transcoder-worker"] {
+        let section = dockerfile
+            .split(&format!(" AS {stage}\n"))
+            .nth(1)
+            .expect("stage");
+        assert!(
+            section
+                .split("FROM ")
+                .next()
+                .is_some_and(|s| s.contains("ffmpeg")),
+            "{stage} needs ffmpeg"
+        );
+    }
+    assert!(dockerfile.contains("USER hopster") && dockerfile.contains("tini"));
+    let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore");
+    assert!(ignore.lines().any(|l| l.trim_end_matches('/') == "target"));
+}
+
+/// The compose environment of `service`, rewritten for this machine: service host names to
+/// loopback, a random queue prefix (tests never share state) and a free gateway port.
+fn native_env(
+    compose: &Compose,
+    service: &str,
+    s3: &S3Server,
+    prefix: &str,
+    port: u16,
+    source: &str,
+) -> BTreeMap<String, String> {
+    let mut shell = shell();
+    shell.insert(
+        "HOPSTER_VIDEO_URL_TEMPLATE".into(),
+        format!("{source}/{{video_id}}.mp4"),
+    );
+    let mut env = compose.environment(service, &shell);
+    for value in env.values_mut() {
+        *value = value
+            .replace("@rabbitmq:5672", "@127.0.0.1:5672")
+            .replace("http://localstack:4566", &s3.endpoint);
+    }
+    env.insert("HOPSTER__AMQP__PREFIX".into(), prefix.to_owned());
+    if service == "api-gateway" {
+        env.insert("HOPSTER__GATEWAY__BIND".into(), format!("127.0.0.1:{port}"));
+    }
+    env
+}
+
+struct NativeStack {
+    api: Api,
+    prefix: String,
+    services: Vec<Service>,
+    source: SourceServer,
+    _s3: S3Server,
+    _dirs: Vec<TempDir>,
+}
+
+async fn native_stack(transcoders: usize) -> NativeStack {
+    let compose = Compose::load();
+    let gateway_env = compose.environment("api-gateway", &shell());
+    let media = TempDir::new("hopster-source");
+    std::fs::copy(e2e::media::sixty_second_video(), media.0.join("sixty.mp4")).expect("media");
+    let source = SourceServer::start(media.0.clone());
+    let s3 = S3Server::start_with(
+        &gateway_env["HOPSTER__STORE__BUCKET"],
+        &gateway_env["HOPSTER__STORE__ACCESS_KEY_ID"],
+        &gateway_env["HOPSTER__STORE__SECRET_ACCESS_KEY"],
+    )
+    .await;
+    let prefix = random_name("hopster-compose");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let logs = TempDir::new("hopster-logs");
+    let mut services = Vec::new();
+    for name in ["api-gateway", "downloader-worker"]
+        .into_iter()
+        .chain(std::iter::repeat_n("transcoder-worker", transcoders))
+    {
+        services.push(Service::start(
+            name,
+            &native_env(&compose, name, &s3, &prefix, port, &source.base_url),
+            &logs.0,
+        ));
+    }
+    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let started = std::time::Instant::now();
+    while api
+        .http
+        .get(api.url("/readyz"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+        != 200
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the gateway did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    NativeStack {
+        api,
+        prefix,
+        services,
+        source,
+        _s3: s3,
+        _dirs: vec![media, logs],
+    }
+}
+
+async fn inspector() -> (lapin::Connection, lapin::Channel) {
+    let conn = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("broker");
+    let channel = conn.create_channel().await.expect("channel");
+    (conn, channel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_compose_configuration_runs_a_job_natively() {
+    let stack = native_stack(1).await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (code, job) = stack
+        .api
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:20", "stop": "00:00:22.5"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
+    let (status, _) = stack
+        .api
+        .wait_for_job(job["id"].as_str().expect("id"), Duration::from_secs(120))
+        .await;
+    assert_eq!(status["state"], "completed", "{status}");
+    let bytes = stack
+        .api
+        .http
+        .get(stack.api.url(&format!(
+            "/v1/jobs/{}/video",
+            job["id"].as_str().expect("id")
+        )))
+        .send()
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    let duration = e2e::media::probe_bytes(&bytes).duration;
+    assert!((duration - 2.5).abs() <= 0.05, "{duration}");
+    let (_conn, channel) = inspector().await;
+    delete_topology(&channel, &Topology::new(&stack.prefix)).await;
+    drop(stack.services);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_transcoder_processes_share_ten_jobs() {
+    let stack = native_stack(2).await;
+    let (_conn, channel) = inspector().await;
+    let t = Topology::new(&stack.prefix);
+    let started = std::time::Instant::now();
+    while queue_counts(&channel, &t, topology::TRANSCODE).await.1 < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "both transcoders should consume"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let mut ids = Vec::new();
+    for i in 0..10u32 {
+        let body = json!({"url": url, "start": format!("00:00:{:02}", i * 5), "stop": format!("00:00:{:02}", i * 5 + 2)});
+        let (code, job) = stack.api.post("/v1/jobs", &body).await;
+        assert_eq!(code, 202, "{job}");
+        ids.push(job["id"].as_str().expect("id").to_owned());
+    }
+    let mut per_worker: BTreeMap<String, usize> = BTreeMap::new();
+    for id in &ids {
+        let (status, _) = stack.api.wait_for_job(id, Duration::from_secs(180)).await;
+        assert_eq!(status["state"], "completed", "{status}");
+        let worker = status["worker"].as_str().expect("worker id").to_owned();
+        *per_worker.entry(worker).or_default() += 1;
+    }
+    let pids: BTreeSet<String> = stack
+        .services
+        .iter()
+        .filter(|s| s.name == "transcoder-worker")
+        .map(|s| s.pid().to_string())
+        .collect();
+    assert_eq!(
+        per_worker.len(),
+        2,
+        "both transcoders took work: {per_worker:?}"
+    );
+    for worker in per_worker.keys() {
+        assert!(
+            pids.iter().any(|p| worker.ends_with(&format!(":{p}"))),
+            "{worker} is one of {pids:?}"
+        );
+    }
+    assert_eq!(per_worker.values().sum::<usize>(), 10);
+    delete_topology(&channel, &t).await;
+}
