@@ -10,6 +10,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer
 use serde::Serialize;
 use shared_proto::topology::{self, Topology};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -23,6 +24,8 @@ pub enum BrokerError {
     Nacked(String),
     #[error("no queue is bound to routing key `{0}`; the message was returned")]
     Unroutable(String),
+    #[error("the broker did not confirm the message on `{0}` in time")]
+    Timeout(String),
 }
 
 /// A connection with one confirming publish channel; cheap to clone.
@@ -31,14 +34,22 @@ pub struct Broker {
     connection: Arc<Connection>,
     publisher: Channel,
     topology: Topology,
+    publish_timeout: Duration,
 }
 
 impl Broker {
     /// Connects (with lapin's automatic recovery, so a broker restart reconnects and
     /// re-declares), declares the topology and enables publisher confirms.
     pub async fn connect(settings: &AmqpSettings, name: &str) -> Result<Broker, BrokerError> {
+        // Reconnect quickly and never give up: a service that stops trying after a long
+        // broker outage would need a restart, which is what recovery is for.
         let props = ConnectionProperties::default()
             .with_connection_name(name.into())
+            .configure_backoff(|b| {
+                b.with_min_delay(Duration::from_millis(250))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_max_times(usize::MAX)
+            })
             .enable_auto_recover();
         let connection = Connection::connect(&settings.url, props).await?;
         let publisher = connection.create_channel().await?;
@@ -51,6 +62,7 @@ impl Broker {
             connection: Arc::new(connection),
             publisher,
             topology,
+            publish_timeout: Duration::from_millis(settings.publish_timeout_ms),
         })
     }
 
@@ -85,20 +97,26 @@ impl Broker {
         if let Some(ms) = expiration_ms {
             props = props.with_expiration(ms.to_string().into());
         }
-        let confirm = self
-            .publisher
-            .basic_publish(
-                self.topology.exchange().into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                body,
-                props,
-            )
-            .await?
-            .await?;
+        let publish = async {
+            self.publisher
+                .basic_publish(
+                    self.topology.exchange().into(),
+                    routing_key.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    body,
+                    props,
+                )
+                .await?
+                .await
+        };
+        // While the broker is away a confirm may never come: bound the wait so callers
+        // answer (the gateway: 503) instead of hanging.
+        let confirm = tokio::time::timeout(self.publish_timeout, publish)
+            .await
+            .map_err(|_| BrokerError::Timeout(routing_key.to_owned()))??;
         if confirm.is_nack() {
             return Err(BrokerError::Nacked(routing_key.to_owned()));
         }

@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod settings;
 pub mod store;
+pub mod tracker;
 pub mod worker;
 
 pub use broker::Broker;
@@ -74,8 +75,24 @@ pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
 pub async fn connect(settings: &Settings, name: &str) -> anyhow::Result<(Broker, Store)> {
     use anyhow::Context;
     let store = Store::from_settings(&settings.store).context("opening the store")?;
-    let broker = Broker::connect(&settings.amqp, name)
-        .await
-        .with_context(|| format!("connecting to the broker for {name}"))?;
+    // At start the broker may still be coming up (compose, a restart): keep trying for a while.
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(settings.amqp.connect_retry_secs);
+    let mut delay = std::time::Duration::from_millis(250);
+    let broker = loop {
+        match Broker::connect(&settings.amqp, name).await {
+            Ok(broker) => break broker,
+            Err(e) if std::time::Instant::now() < deadline => {
+                log::warn!("{name}: broker not reachable yet ({e}); retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("connecting to the broker for {name}"))
+                )
+            }
+        }
+    };
     Ok((broker, store))
 }

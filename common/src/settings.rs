@@ -74,6 +74,12 @@ pub struct AmqpSettings {
     pub prefix: String,
     /// Messages a worker holds at once, i.e. its concurrency (`HOPSTER__AMQP__PREFETCH`).
     pub prefetch: u16,
+    /// Longest wait for a publish confirm before the publish counts as failed
+    /// (`HOPSTER__AMQP__PUBLISH_TIMEOUT_MS`); the gateway then answers 503.
+    pub publish_timeout_ms: u64,
+    /// How long a service keeps trying to reach the broker at start
+    /// (`HOPSTER__AMQP__CONNECT_RETRY_SECS`).
+    pub connect_retry_secs: u64,
 }
 
 impl Default for AmqpSettings {
@@ -82,6 +88,8 @@ impl Default for AmqpSettings {
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             prefix: "hopster".into(),
             prefetch: 1,
+            publish_timeout_ms: 5000,
+            connect_retry_secs: 60,
         }
     }
 }
@@ -114,6 +122,11 @@ pub struct StoreSettings {
     pub access_key_id: Option<String>,
     /// S3 secret key (`HOPSTER__STORE__SECRET_ACCESS_KEY`).
     pub secret_access_key: Option<Secret>,
+    /// Retries of one S3 request inside the client (`HOPSTER__STORE__MAX_RETRIES`); beyond
+    /// them the worker's own retry with backoff takes over.
+    pub max_retries: usize,
+    /// Longest time one S3 request may spend retrying (`HOPSTER__STORE__RETRY_TIMEOUT_SECS`).
+    pub retry_timeout_secs: u64,
 }
 
 impl Default for StoreSettings {
@@ -126,6 +139,8 @@ impl Default for StoreSettings {
             region: "us-east-1".into(),
             access_key_id: None,
             secret_access_key: None,
+            max_retries: 3,
+            retry_timeout_secs: 10,
         }
     }
 }
@@ -177,6 +192,9 @@ pub struct TranscoderSettings {
     pub timeout_per_clip_sec: f64,
     /// Where per-job temp directories go (`HOPSTER__TRANSCODER__WORK_DIR`); unset = system temp.
     pub work_dir: Option<PathBuf>,
+    /// ffmpeg is killed and the try retried when it reports no progress for this long
+    /// (`HOPSTER__TRANSCODER__STALL_TIMEOUT_SECS`).
+    pub stall_timeout_secs: u64,
 }
 
 impl Default for TranscoderSettings {
@@ -191,6 +209,7 @@ impl Default for TranscoderSettings {
             timeout_base_secs: 60,
             timeout_per_clip_sec: 10.0,
             work_dir: None,
+            stall_timeout_secs: 60,
         }
     }
 }

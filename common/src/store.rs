@@ -6,9 +6,11 @@ use anyhow::Context;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::RetryConfig;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use shared_proto::{keys, JobId, JobStatus};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,9 +72,15 @@ impl Store {
                 Arc::new(LocalFileSystem::new_with_prefix(&settings.root)?)
             }
             Backend::S3 => {
+                let retry = RetryConfig {
+                    max_retries: settings.max_retries,
+                    retry_timeout: Duration::from_secs(settings.retry_timeout_secs),
+                    ..RetryConfig::default()
+                };
                 let mut b = AmazonS3Builder::from_env()
                     .with_bucket_name(&settings.bucket)
-                    .with_region(&settings.region);
+                    .with_region(&settings.region)
+                    .with_retry(retry);
                 if let Some(endpoint) = &settings.endpoint {
                     b = b
                         .with_endpoint(endpoint)

@@ -7,12 +7,13 @@
 
 use crate::settings::WorkerSettings;
 use crate::store::{Store, StoreError};
+pub use crate::tracker::JobTracker;
 use crate::Broker;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::FieldTable;
-use shared_proto::{ErrorCode, JobMessage, JobStatus, MESSAGE_VERSION};
+use shared_proto::{ErrorCode, JobMessage, MESSAGE_VERSION};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +94,7 @@ pub struct Worker<S: Stage> {
     broker: Broker,
     store: Store,
     settings: WorkerSettings,
+    shutdown: CancellationToken,
 }
 
 impl<S: Stage> Clone for Worker<S> {
@@ -102,6 +104,7 @@ impl<S: Stage> Clone for Worker<S> {
             broker: self.broker.clone(),
             store: self.store.clone(),
             settings: self.settings.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 }
@@ -113,6 +116,7 @@ impl<S: Stage> Worker<S> {
             broker,
             store,
             settings,
+            shutdown: CancellationToken::new(),
         }
     }
 
@@ -156,9 +160,8 @@ impl<S: Stage> Worker<S> {
                 let mut next: S::Message = serde_json::from_slice(body)
                     .map_err(|e| StageError::abort(ErrorCode::Internal, e.to_string()))?;
                 next.set_attempt(attempt + 1);
-                self.store
-                    .update_status(&id, |s| s.attempt = attempt + 1)
-                    .await?;
+                // The next try records its attempt on the status itself; the message carries
+                // it, so scheduling the retry must not depend on the store that may be failing.
                 let body = serde_json::to_vec(&next).unwrap_or_default();
                 let retry_key = shared_proto::Topology::retry_key(S::KEY);
                 self.broker
@@ -172,32 +175,53 @@ impl<S: Stage> Worker<S> {
             Err(StageError::Retry { code, message }) => {
                 let reason = format!("gave up after {attempt} tries: {message}");
                 log::warn!("job {id}: {} {reason}", S::KEY);
-                self.fail(&id, code, reason.clone()).await?;
+                // Park the message first: the decision is made, and recording it in the
+                // status may have to wait for the very store that failed.
                 self.broker.dead_letter(body, &reason).await?;
+                self.fail(&id, code, reason).await?;
                 Ok(Outcome::Failed(code))
             }
         }
     }
 
+    /// Records the job's failure, retrying while the store is away (the message stays
+    /// unacked meanwhile, so nothing is lost), until it is stored or shutdown begins.
     async fn fail(
         &self,
         id: &shared_proto::JobId,
         code: ErrorCode,
         message: String,
     ) -> Result<(), StageError> {
-        self.store
-            .update_status(id, |s| {
-                s.fail(code, message);
-            })
-            .await?;
-        Ok(())
+        let max = Duration::from_millis(self.settings.retry_max_ms);
+        let mut delay = Duration::from_millis(self.settings.retry_base_ms).min(max);
+        loop {
+            let written = self
+                .store
+                .update_status(id, |s| {
+                    s.fail(code, message.clone());
+                })
+                .await;
+            match written {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_transient() && !self.shutdown.is_cancelled() => {
+                    log::warn!("job {id}: recording its failure: {e}; retrying in {delay:?}");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.shutdown.cancelled() => {}
+                    }
+                    delay = (delay * 2).min(max);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Consumes the stage's queue until `shutdown` fires, each delivery in its own task so a
     /// panic stays contained. On shutdown it stops taking messages and waits up to the grace
     /// period for work in flight; what is left unacked goes back to the queue when the
     /// connection closes.
-    pub async fn run(self, prefetch: u16, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(mut self, prefetch: u16, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.shutdown = shutdown.clone();
         let mut consumer = self.broker.consume(S::KEY, prefetch).await?;
         let mut tasks = JoinSet::new();
         log::info!(
@@ -219,12 +243,20 @@ impl<S: Stage> Worker<S> {
                         tasks.spawn(async move { worker.settle(delivery).await });
                     }
                     Some(Err(e)) => {
+                        // The connection dropped; lapin's recovery reconnects, re-declares and
+                        // resumes this consumer. Unacked messages come back redelivered.
                         log::warn!("{} consumer error: {e}; waiting for the broker", S::KEY);
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            () = shutdown.cancelled() => {}
+                        }
                     }
                     None => {
-                        log::warn!("{} consumer ended", S::KEY);
-                        break;
+                        log::warn!("{} consumer was cancelled; subscribing again", S::KEY);
+                        match self.resubscribe(prefetch).await {
+                            Some(fresh) => consumer = fresh,
+                            None => break,
+                        }
                     }
                 },
             }
@@ -242,12 +274,33 @@ impl<S: Stage> Worker<S> {
         Ok(())
     }
 
+    /// Consumes again after the broker cancelled the consumer, backing off until it works or
+    /// shutdown begins.
+    async fn resubscribe(&self, prefetch: u16) -> Option<lapin::Consumer> {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.shutdown.cancelled() => return None,
+            }
+            match self.broker.consume(S::KEY, prefetch).await {
+                Ok(consumer) => return Some(consumer),
+                Err(e) => log::warn!("{}: consuming again failed: {e}", S::KEY),
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// Processes one delivery in a task of its own and acks or nacks it.
     async fn settle(&self, delivery: Delivery) {
         let worker = self.clone();
         let body = delivery.data.clone();
         let started = Instant::now();
-        let result = tokio::spawn(async move { worker.process(&body).await }).await;
+        let inner = tokio::spawn(async move { worker.process(&body).await });
+        // If this task is aborted (shutdown grace ran out), the work goes with it, killing
+        // any ffmpeg (kill_on_drop); the unacked message returns to the queue.
+        let _abort = AbortOnDrop(inner.abort_handle());
+        let result = inner.await;
         let settled = match result {
             Ok(Ok(outcome)) => {
                 log::debug!(
@@ -288,6 +341,14 @@ impl<S: Stage> Worker<S> {
     }
 }
 
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Exponential backoff: base × 2^(attempt−1), capped.
 pub fn backoff_ms(settings: &WorkerSettings, attempt: u32) -> u64 {
     let factor = 1u64 << attempt.saturating_sub(1).min(20);
@@ -295,55 +356,6 @@ pub fn backoff_ms(settings: &WorkerSettings, attempt: u32) -> u64 {
         .retry_base_ms
         .saturating_mul(factor)
         .min(settings.retry_max_ms)
-}
-
-/// A job's status as one worker sees it while it works: changed in memory, written to the
-/// store at most once per progress interval (and always on [`JobTracker::flush`]), so
-/// progress is visible without a store write per ffmpeg tick.
-pub struct JobTracker {
-    store: Store,
-    status: JobStatus,
-    interval: Duration,
-    last_write: Option<Instant>,
-}
-
-impl JobTracker {
-    pub fn new(store: Store, status: JobStatus, settings: &WorkerSettings) -> Self {
-        JobTracker {
-            store,
-            status,
-            interval: Duration::from_millis(settings.progress_interval_ms),
-            last_write: None,
-        }
-    }
-
-    pub fn status(&self) -> &JobStatus {
-        &self.status
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn status_mut(&mut self) -> &mut JobStatus {
-        &mut self.status
-    }
-
-    /// Writes now.
-    pub async fn flush(&mut self) -> Result<(), StoreError> {
-        self.status.updated_at_ms = crate::now_ms();
-        self.store.put_status(&self.status).await?;
-        self.last_write = Some(Instant::now());
-        Ok(())
-    }
-
-    /// Writes if the last write is older than the progress interval.
-    pub async fn flush_throttled(&mut self) -> Result<(), StoreError> {
-        match self.last_write {
-            Some(at) if at.elapsed() < self.interval => Ok(()),
-            _ => self.flush().await,
-        }
-    }
 }
 
 #[cfg(test)]

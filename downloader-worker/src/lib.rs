@@ -57,10 +57,14 @@ impl Stage for Downloader {
             );
             return Ok(());
         }
-        let mut tracker = JobTracker::new(self.store.clone(), status, &self.worker);
-        tracker.status_mut().advance(JobState::Downloading);
-        tracker.status_mut().worker = Some(hopster_common::worker_id());
-        tracker.flush().await?;
+        let mut tracker = JobTracker::begin(
+            self.store.clone(),
+            status,
+            JobState::Downloading,
+            job.attempt,
+            &self.worker,
+        )
+        .await?;
 
         let source_key = keys::source_key(&job.spec.url);
         if let Some(meta) = self.store.head(&source_key).await? {

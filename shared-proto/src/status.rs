@@ -103,6 +103,9 @@ pub struct JobStatus {
     pub updated_at_ms: u64,
     /// The current try of the current stage (1-based).
     pub attempt: u32,
+    /// Tries, over all stages, that were retries of a transient failure.
+    #[serde(default)]
+    pub retries: u32,
     pub progress: Progress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
@@ -123,6 +126,7 @@ impl JobStatus {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             attempt: 1,
+            retries: 0,
             progress: Progress::default(),
             result: None,
             error: None,

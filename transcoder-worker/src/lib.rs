@@ -5,6 +5,7 @@ pub mod ffmpeg;
 pub mod probe;
 pub mod process;
 mod stage;
+mod transfer;
 mod workdir;
 
 pub use stage::Transcoder;

@@ -3,23 +3,15 @@
 use crate::ffmpeg::{self, Cut, ProgressParser};
 use crate::probe::{self, Probe};
 use crate::process::{ProcessError, Runner};
+use crate::transfer::{fetch, sha256_file, upload};
 use crate::workdir::WorkDir;
-use futures::StreamExt;
 use hopster_common::settings::{Settings, TranscoderSettings, WorkerSettings};
-use hopster_common::store::StoreError;
 use hopster_common::worker::{JobTracker, Stage, StageError};
 use hopster_common::Store;
-use object_store::path::Path;
-use object_store::{ObjectStoreExt, WriteMultipart};
-use sha2::{Digest, Sha256};
-use shared_proto::{
-    keys, topology, ErrorCode, JobResult, JobState, JobStatus, Timecode, TranscodeJob,
-};
+use shared_proto::{keys, topology, ErrorCode, JobResult, JobState, Timecode, TranscodeJob};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PROBE_DEADLINE: Duration = Duration::from_secs(60);
-const UPLOAD_PART: usize = 8 * 1024 * 1024;
 
 pub struct Transcoder {
     store: Store,
@@ -89,10 +81,14 @@ impl Stage for Transcoder {
             );
             return Ok(());
         }
-        let mut tracker = JobTracker::new(self.store.clone(), status, &self.worker);
-        tracker.status_mut().advance(JobState::Transcoding);
-        tracker.status_mut().worker = Some(hopster_common::worker_id());
-        tracker.flush().await?;
+        let mut tracker = JobTracker::begin(
+            self.store.clone(),
+            status,
+            JobState::Transcoding,
+            job.attempt,
+            &self.worker,
+        )
+        .await?;
 
         let dir = WorkDir::create(self.settings.work_dir.as_deref(), id.as_str()).map_err(|e| {
             StageError::retry(
@@ -100,18 +96,50 @@ impl Stage for Transcoder {
                 format!("creating a work directory: {e}"),
             )
         })?;
-        let source = dir.file("source");
         let output = dir.file("clip.mp4");
-        let (source_str, output_str) = (path_str(&source)?, path_str(&output)?);
-        fetch(&self.store, &job.source_key, &source).await?;
+        let result_key = keys::result_key(&id);
+        let (size, sha256) = if self.store.head(&result_key).await?.is_some() {
+            // An earlier try stored the result and died before finishing the status: finish
+            // it from the stored object instead of transcoding again.
+            log::info!("job {id}: result already stored; finishing its status");
+            fetch(&self.store, &result_key, &output).await?;
+            sha256_file(&output).await?
+        } else {
+            let source = dir.file("source");
+            fetch(&self.store, &job.source_key, &source).await?;
+            self.transcode(&mut tracker, &job, &source, &output).await?;
+            tracker.status_mut().advance(JobState::Uploading);
+            tracker.status_mut().progress.transcode.percent = 100.0;
+            tracker.flush().await?;
+            upload(&output, &result_key, &mut tracker).await?
+        };
+        let made = self.probe(path_str(&output)?).await?;
+        let result = describe(&made, result_key, size, sha256)?;
+        let duration = result.duration_secs;
+        let completed = tracker.status_mut().complete(result);
+        tracker.flush().await?;
+        log::info!("job {id}: completed ({size} bytes, {duration:.3} s, recorded: {completed})");
+        Ok(())
+    }
+}
 
-        let probe = self.probe(source_str).await?;
-        let clip = check_clip(&probe, &job)?;
+impl Transcoder {
+    /// Probes the source, checks the clip and runs ffmpeg, recording its progress. ffmpeg is
+    /// killed when it passes its deadline or reports no progress for the stall timeout.
+    async fn transcode(
+        &self,
+        tracker: &mut JobTracker,
+        job: &TranscodeJob,
+        source: &std::path::Path,
+        output: &std::path::Path,
+    ) -> Result<(), StageError> {
+        let id = &job.job_id;
+        let probe = self.probe(path_str(source)?).await?;
+        let clip = check_clip(&probe, job)?;
         log::info!("job {id}: transcoding {} from {}", clip.length, clip.start);
-
         let cut = Cut {
-            input: source_str,
-            output: output_str,
+            input: path_str(source)?,
+            output: path_str(output)?,
             start: Some(clip.start),
             length: job.spec.stop.map(|_| clip.length),
         };
@@ -123,20 +151,32 @@ impl Stage for Transcoder {
             self.deadline(clip.length),
             Some(tx),
         );
-        let watch = async {
-            let mut parser = ProgressParser::default();
-            while let Some(line) = rx.recv().await {
-                if let Some(tick) = parser.push(&line) {
-                    tracker
-                        .status_mut()
-                        .record_transcode(tick.out_time, clip.length, tick.speed);
-                    if let Err(e) = tracker.flush_throttled().await {
-                        log::warn!("job {id}: progress write failed: {e}");
+        tokio::pin!(run);
+        let stall = Duration::from_secs(self.settings.stall_timeout_secs.max(1));
+        let mut parser = ProgressParser::default();
+        let ran = loop {
+            tokio::select! {
+                ran = &mut run => break ran,
+                line = tokio::time::timeout(stall, rx.recv()) => match line {
+                    Ok(Some(line)) => {
+                        if let Some(tick) = parser.push(&line) {
+                            tracker.status_mut().record_transcode(tick.out_time, clip.length, tick.speed);
+                            if let Err(e) = tracker.flush_throttled().await {
+                                log::warn!("job {id}: progress write failed: {e}");
+                            }
+                        }
                     }
-                }
+                    Ok(None) => break (&mut run).await,
+                    // Returning drops `run`, which kills ffmpeg.
+                    Err(_) => {
+                        return Err(StageError::retry(
+                            ErrorCode::TranscodeFailed,
+                            format!("ffmpeg reported no progress for {stall:?} and was killed"),
+                        ))
+                    }
+                },
             }
         };
-        let (ran, ()) = tokio::join!(run, watch);
         ran.map_err(|e| match e {
             ProcessError::Failed { stderr, .. } => StageError::abort(
                 ErrorCode::TranscodeFailed,
@@ -144,41 +184,29 @@ impl Stage for Transcoder {
             ),
             other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
         })?;
-
-        let made = self.probe(output_str).await?;
-        let video = made.video().ok_or_else(|| {
-            StageError::abort(
-                ErrorCode::TranscodeFailed,
-                "ffmpeg produced no video stream",
-            )
-        })?;
-        let (width, height) = (video.width.unwrap_or(0), video.height.unwrap_or(0));
-        let video_codec = video.codec_name.clone().unwrap_or_default();
-        let audio_codec = made.audio().and_then(|a| a.codec_name.clone());
-        let duration_secs = made.duration().map_or(0.0, Timecode::as_secs_f64);
-
-        tracker.status_mut().advance(JobState::Uploading);
-        tracker.status_mut().progress.transcode.percent = 100.0;
-        tracker.flush().await?;
-        let result_key = keys::result_key(&id);
-        let (size, sha256) = upload(&output, &result_key, &mut tracker).await?;
-        let completed = tracker.status_mut().complete(JobResult {
-            key: result_key,
-            size,
-            duration_secs,
-            mime: "video/mp4".into(),
-            video_codec,
-            audio_codec,
-            width,
-            height,
-            sha256,
-        });
-        tracker.flush().await?;
-        log::info!(
-            "job {id}: completed ({size} bytes, {duration_secs:.3} s, recorded: {completed})"
-        );
         Ok(())
     }
+}
+
+/// The result's description from a probe of the stored clip.
+fn describe(made: &Probe, key: String, size: u64, sha256: String) -> Result<JobResult, StageError> {
+    let video = made.video().ok_or_else(|| {
+        StageError::abort(
+            ErrorCode::TranscodeFailed,
+            "ffmpeg produced no video stream",
+        )
+    })?;
+    Ok(JobResult {
+        key,
+        size,
+        duration_secs: made.duration().map_or(0.0, Timecode::as_secs_f64),
+        mime: "video/mp4".into(),
+        video_codec: video.codec_name.clone().unwrap_or_default(),
+        audio_codec: made.audio().and_then(|a| a.codec_name.clone()),
+        width: video.width.unwrap_or(0),
+        height: video.height.unwrap_or(0),
+        sha256,
+    })
 }
 
 /// The clip in source time.
@@ -240,93 +268,6 @@ fn path_str(path: &std::path::Path) -> Result<&str, StageError> {
             format!("work path {} is not UTF-8", path.display()),
         )
     })
-}
-
-/// Copies the staged source from the store to a local file, streaming.
-async fn fetch(store: &Store, key: &str, to: &std::path::Path) -> Result<(), StageError> {
-    let got = store
-        .objects()
-        .get(&Path::from(key))
-        .await
-        .map_err(|e| match e {
-            object_store::Error::NotFound { .. } => StageError::abort(
-                ErrorCode::Internal,
-                format!("the staged source {key} is missing from the store"),
-            ),
-            other => StageError::from(StoreError::from(other)),
-        })?;
-    let local = |e: std::io::Error| {
-        StageError::retry(
-            ErrorCode::TranscodeFailed,
-            format!("writing the source locally: {e}"),
-        )
-    };
-    let mut file = tokio::fs::File::create(to).await.map_err(local)?;
-    let mut stream = got.into_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(StoreError::from)?;
-        file.write_all(&chunk).await.map_err(local)?;
-    }
-    file.flush().await.map_err(local)?;
-    Ok(())
-}
-
-/// Uploads the result in parts, hashing it on the way. Returns its size and SHA-256.
-async fn upload(
-    file: &std::path::Path,
-    key: &str,
-    tracker: &mut JobTracker,
-) -> Result<(u64, String), StageError> {
-    let local = |e: std::io::Error| {
-        StageError::retry(ErrorCode::TranscodeFailed, format!("reading the clip: {e}"))
-    };
-    let mut input = tokio::fs::File::open(file).await.map_err(local)?;
-    let total = input.metadata().await.map_err(local)?.len();
-    let upload = tracker
-        .store()
-        .objects()
-        .put_multipart(&Path::from(key))
-        .await
-        .map_err(StoreError::from)?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_PART);
-    let mut hasher = Sha256::new();
-    let mut sent = 0u64;
-    let mut buf = vec![0u8; 1024 * 1024];
-    let copied: Result<(), StageError> = async {
-        loop {
-            let n = input.read(&mut buf).await.map_err(local)?;
-            if n == 0 {
-                return Ok(());
-            }
-            hasher.update(&buf[..n]);
-            writer
-                .wait_for_capacity(2)
-                .await
-                .map_err(StoreError::from)?;
-            writer.write(&buf[..n]);
-            sent += n as u64;
-            JobStatus::record_transfer(
-                &mut tracker.status_mut().progress.upload,
-                sent,
-                Some(total),
-            );
-            tracker.flush_throttled().await?;
-        }
-    }
-    .await;
-    if let Err(e) = copied {
-        if let Err(abort) = writer.abort().await {
-            log::warn!("aborting the partial upload of {key}: {abort}");
-        }
-        return Err(e);
-    }
-    writer.finish().await.map_err(StoreError::from)?;
-    let digest: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((sent, digest))
 }
 
 #[cfg(test)]

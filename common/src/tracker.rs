@@ -1,0 +1,76 @@
+//! A job's status as one worker holds it while it works.
+
+use crate::settings::WorkerSettings;
+use crate::store::{Store, StoreError};
+use shared_proto::{JobState, JobStatus};
+use std::time::{Duration, Instant};
+
+/// A job's status as one worker sees it while it works: changed in memory, written to the
+/// store at most once per progress interval (and always on [`JobTracker::flush`]), so
+/// progress is visible without a store write per ffmpeg tick.
+pub struct JobTracker {
+    store: Store,
+    status: JobStatus,
+    interval: Duration,
+    last_write: Option<Instant>,
+}
+
+impl JobTracker {
+    pub fn new(store: Store, status: JobStatus, settings: &WorkerSettings) -> Self {
+        JobTracker {
+            store,
+            status,
+            interval: Duration::from_millis(settings.progress_interval_ms),
+            last_write: None,
+        }
+    }
+
+    /// Starts a stage's try: moves the job to `state`, records the try and this worker,
+    /// and writes that at once so the job shows who has it.
+    pub async fn begin(
+        store: Store,
+        status: JobStatus,
+        state: JobState,
+        attempt: u32,
+        settings: &WorkerSettings,
+    ) -> Result<JobTracker, StoreError> {
+        let mut tracker = JobTracker::new(store, status, settings);
+        let status = tracker.status_mut();
+        status.advance(state);
+        status.attempt = attempt.max(1);
+        if attempt > 1 {
+            status.retries += 1;
+        }
+        status.worker = Some(crate::worker_id());
+        tracker.flush().await?;
+        Ok(tracker)
+    }
+
+    pub fn status(&self) -> &JobStatus {
+        &self.status
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn status_mut(&mut self) -> &mut JobStatus {
+        &mut self.status
+    }
+
+    /// Writes now.
+    pub async fn flush(&mut self) -> Result<(), StoreError> {
+        self.status.updated_at_ms = crate::now_ms();
+        self.store.put_status(&self.status).await?;
+        self.last_write = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Writes if the last write is older than the progress interval.
+    pub async fn flush_throttled(&mut self) -> Result<(), StoreError> {
+        match self.last_write {
+            Some(at) if at.elapsed() < self.interval => Ok(()),
+            _ => self.flush().await,
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The transcode stage driven directly (no broker) against an `fs` store, with fake ffmpeg
+//! binaries where the test needs ffmpeg to misbehave.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers
+
+use hopster_common::settings::{Backend, Settings};
+use hopster_common::worker::{Stage, StageError};
+use hopster_common::Store;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use shared_proto::{
+    keys, ErrorCode, JobSpec, JobState, JobStatus, Timecode, TranscodeJob, MESSAGE_VERSION,
+};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use transcoder_worker::Transcoder;
+
+struct Fixture {
+    dir: PathBuf,
+    settings: Settings,
+    store: Store,
+    job: TranscodeJob,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A queued job whose 4 s source is staged in a fresh fs store.
+async fn fixture(name: &str) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("hopster-stage-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let video = dir.join("source.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&video)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let mut settings = Settings::default();
+    settings.store.backend = Backend::Fs;
+    settings.store.root = dir.join("store");
+    settings.transcoder.work_dir = Some(dir.join("work"));
+    let store = Store::from_settings(&settings.store).unwrap();
+    let spec = JobSpec::new(
+        "http://h/v.mp4",
+        None,
+        Some(Timecode::parse("00:00:01").unwrap()),
+        Some(Timecode::parse("00:00:03").unwrap()),
+    )
+    .unwrap();
+    let source_key = keys::source_key(&spec.url);
+    store
+        .objects()
+        .put(
+            &Path::from(source_key.as_str()),
+            PutPayload::from(std::fs::read(&video).unwrap()),
+        )
+        .await
+        .unwrap();
+    let status = JobStatus::queued(spec.clone(), 1);
+    store.put_status(&status).await.unwrap();
+    let job = TranscodeJob {
+        version: MESSAGE_VERSION,
+        job_id: spec.job_id(),
+        spec,
+        source_key,
+        attempt: 1,
+    };
+    Fixture {
+        dir,
+        settings,
+        store,
+        job,
+    }
+}
+
+fn fake_ffmpeg(dir: &std::path::Path, script: &str) -> String {
+    let path = dir.join("fake-ffmpeg");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn a_clip_is_cut_stored_and_described() {
+    let f = fixture("ok").await;
+    Transcoder::new(&f.settings, f.store.clone())
+        .handle(f.job.clone())
+        .await
+        .unwrap();
+    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    assert_eq!(status.state, JobState::Completed);
+    let result = status.result.unwrap();
+    assert!(
+        (result.duration_secs - 2.0).abs() <= 0.05,
+        "{}",
+        result.duration_secs
+    );
+    let stored = f
+        .store
+        .objects()
+        .get(&Path::from(result.key.as_str()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(stored.len() as u64, result.size);
+    // The work directory is gone.
+    assert_eq!(std::fs::read_dir(f.dir.join("work")).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_stalled_ffmpeg_is_killed_and_the_try_is_retried() {
+    let mut f = fixture("stall").await;
+    let pid_file = f.dir.join("ffmpeg.pid");
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(
+        &f.dir,
+        &format!(
+            "echo $$ > {}\necho out_time_us=1000000\necho progress=continue\nexec sleep 60",
+            pid_file.display()
+        ),
+    );
+    f.settings.transcoder.stall_timeout_secs = 1;
+    let started = std::time::Instant::now();
+    let err = Transcoder::new(&f.settings, f.store.clone())
+        .handle(f.job.clone())
+        .await
+        .unwrap_err();
+    match err {
+        StageError::Retry { code, message } => {
+            assert_eq!(code, ErrorCode::TranscodeFailed);
+            assert!(message.contains("no progress"), "{message}");
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    assert!(started.elapsed().as_secs() < 30, "the stall was noticed");
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    // kill_on_drop reaps asynchronously: give it a moment, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ffmpeg ({pid}) still runs"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stored_result_is_finished_without_transcoding_again() {
+    let mut f = fixture("redelivered").await;
+    // A first try completes...
+    Transcoder::new(&f.settings, f.store.clone())
+        .handle(f.job.clone())
+        .await
+        .unwrap();
+    let first = f
+        .store
+        .status(&f.job.job_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .result
+        .unwrap();
+    // ...but suppose it died before writing the final status.
+    let mut status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    status.state = JobState::Uploading;
+    status.result = None;
+    f.store.put_status(&status).await.unwrap();
+    // The redelivered message must not run ffmpeg (it would fail) and must finish the job.
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(&f.dir, "exit 1");
+    Transcoder::new(&f.settings, f.store.clone())
+        .handle(f.job.clone())
+        .await
+        .unwrap();
+    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    assert_eq!(status.state, JobState::Completed);
+    assert_eq!(status.result.unwrap(), first);
+}
+
+#[tokio::test]
+async fn ffmpeg_that_fails_on_the_input_fails_the_job_permanently() {
+    let mut f = fixture("broken").await;
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(
+        &f.dir,
+        "echo 'Invalid data found when processing input' >&2; exit 1",
+    );
+    match Transcoder::new(&f.settings, f.store.clone())
+        .handle(f.job.clone())
+        .await
+    {
+        Err(StageError::Abort { code, message }) => {
+            assert_eq!(code, ErrorCode::TranscodeFailed);
+            assert!(message.contains("Invalid data"), "{message}");
+        }
+        other => panic!("expected an abort, got {other:?}"),
+    }
+}
