@@ -9,6 +9,7 @@ pub mod api;
 pub mod compose;
 pub mod media;
 pub mod native;
+pub mod rabbit;
 pub mod s3;
 pub mod source;
 pub mod stack;

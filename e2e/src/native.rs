@@ -123,3 +123,116 @@ impl Drop for Service {
         let _ = self.child.wait();
     }
 }
+
+/// The environment that configures a service exactly as `settings` do: every key as
+/// `HOPSTER__SECTION__KEY` (the server secret as `HOPSTER_SERVER_SECRET_KEY`).
+pub fn env_from_settings(settings: &hopster_common::Settings) -> BTreeMap<String, String> {
+    let value = serde_json::to_value(settings).expect("settings serialize");
+    let mut env = BTreeMap::new();
+    for (section, keys) in value.as_object().expect("sections") {
+        for (key, v) in keys.as_object().expect("keys") {
+            let text = match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let name = if section == "gateway" && key == "secret_key" {
+                hopster_common::settings::SECRET_KEY_VAR.to_owned()
+            } else {
+                format!(
+                    "HOPSTER__{}__{}",
+                    section.to_uppercase(),
+                    key.to_uppercase()
+                )
+            };
+            env.insert(name, text);
+        }
+    }
+    env.insert(
+        "RUST_LOG".into(),
+        "info,lapin=warn,tracing::span=warn".into(),
+    );
+    env
+}
+
+/// The environment of a service, by name.
+type EnvFor = Box<dyn Fn(&str) -> BTreeMap<String, String> + Send + Sync>;
+
+/// The services as processes, plus a client of the gateway.
+pub struct NativeStack {
+    pub api: crate::api::Api,
+    pub services: Vec<Service>,
+    env: EnvFor,
+    logs: crate::TempDir,
+}
+
+impl NativeStack {
+    /// Starts the gateway (on `port`) and `workers`, each with the environment `env(name)`,
+    /// and waits until the gateway is ready.
+    pub async fn start(
+        port: u16,
+        workers: &[&str],
+        env: impl Fn(&str) -> BTreeMap<String, String> + Send + Sync + 'static,
+    ) -> NativeStack {
+        let mut stack = NativeStack {
+            api: crate::api::Api::new(format!("http://127.0.0.1:{port}")),
+            services: Vec::new(),
+            env: Box::new(env),
+            logs: crate::TempDir::new("hopster-logs"),
+        };
+        stack.add("api-gateway");
+        for name in workers {
+            stack.add(name);
+        }
+        let started = std::time::Instant::now();
+        while stack
+            .api
+            .http
+            .get(stack.api.url("/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+            != 200
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the gateway did not become ready: {}",
+                stack.log_tail("api-gateway")
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        stack
+    }
+
+    /// Starts one more service process; returns its index in `services`.
+    pub fn add(&mut self, name: &str) -> usize {
+        self.services
+            .push(Service::start(name, &(self.env)(name), &self.logs.0));
+        self.services.len() - 1
+    }
+
+    /// The end of the logs of every process named `name`, for failure messages.
+    pub fn log_tail(&self, name: &str) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(&self.logs.0) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(name) {
+                    let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                    out.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A free loopback port (bound and released; the race is acceptable in tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}

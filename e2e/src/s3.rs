@@ -1,10 +1,13 @@
 //! s3s-fs serving a temp directory on a loopback port: a real S3 API, no Python, no Docker.
+//! It can be taken down and brought back on the same port, for outage tests.
 
 use crate::{random_name, TempDir};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use std::net::SocketAddr;
+use tokio::task::{JoinHandle, JoinSet};
 
 pub const ACCESS_KEY: &str = "hopster-test";
 pub const SECRET_KEY: &str = "hopster-test-secret";
@@ -13,7 +16,27 @@ pub struct S3Server {
     pub endpoint: String,
     pub bucket: String,
     pub root: TempDir,
-    task: tokio::task::JoinHandle<()>,
+    addr: SocketAddr,
+    service: S3Service,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Accepts connections until aborted; aborting drops the JoinSet, which aborts every open
+/// connection too, so an outage is total.
+fn serve(listener: tokio::net::TcpListener, service: S3Service) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let http = Builder::new(TokioExecutor::new());
+        let mut connections = JoinSet::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            let conn = http
+                .serve_connection(TokioIo::new(socket), service.clone())
+                .into_owned();
+            connections.spawn(async move {
+                let _ = conn.await;
+            });
+            while connections.try_join_next().is_some() {}
+        }
+    })
 }
 
 impl S3Server {
@@ -35,29 +58,36 @@ impl S3Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding s3");
-        let endpoint = format!("http://{}", listener.local_addr().expect("s3 address"));
-        let task = tokio::spawn(async move {
-            let http = Builder::new(TokioExecutor::new());
-            while let Ok((socket, _)) = listener.accept().await {
-                let conn = http
-                    .serve_connection(TokioIo::new(socket), service.clone())
-                    .into_owned();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-        });
+        let addr = listener.local_addr().expect("s3 address");
+        let task = Some(serve(listener, service.clone()));
         S3Server {
-            endpoint,
+            endpoint: format!("http://{addr}"),
             bucket,
             root,
+            addr,
+            service,
             task,
         }
+    }
+
+    /// Takes the API down: the port refuses connections and open ones are cut.
+    pub fn outage(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Brings the API back on the same port with the same data.
+    pub async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("re-binding s3");
+        self.task = Some(serve(listener, self.service.clone()));
     }
 }
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        self.task.abort();
+        self.outage();
     }
 }

@@ -3,9 +3,8 @@
 //! names rewritten to loopback, the real binaries.
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
-use e2e::api::Api;
 use e2e::compose::{init_hook_buckets, repo_root, Compose};
-use e2e::native::Service;
+use e2e::native::{free_port, NativeStack};
 use e2e::s3::S3Server;
 use e2e::source::SourceServer;
 use e2e::stack::{delete_topology, queue_counts};
@@ -196,19 +195,16 @@ fn the_compose_file_agrees_with_the_code() {
             "Dockerfile does not copy {member}/Cargo.toml"
         );
     }
-    for stage in ["transcoder-worker"] {
-        let section = dockerfile
-            .split(&format!(" AS {stage}\n"))
-            .nth(1)
-            .expect("stage");
-        assert!(
-            section
-                .split("FROM ")
-                .next()
-                .is_some_and(|s| s.contains("ffmpeg")),
-            "{stage} needs ffmpeg"
-        );
-    }
+    // ffmpeg is installed in the transcoder's stage (and only there it is needed).
+    let transcoder = dockerfile
+        .split(" AS transcoder-worker\n")
+        .nth(1)
+        .and_then(|rest| rest.split("FROM ").next())
+        .expect("transcoder-worker stage");
+    assert!(
+        transcoder.contains("ffmpeg"),
+        "the transcoder stage needs ffmpeg"
+    );
     assert!(dockerfile.contains("USER hopster") && dockerfile.contains("tini"));
     let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore");
     assert!(ignore.lines().any(|l| l.trim_end_matches('/') == "target"));
@@ -219,7 +215,7 @@ fn the_compose_file_agrees_with_the_code() {
 fn native_env(
     compose: &Compose,
     service: &str,
-    s3: &S3Server,
+    s3_endpoint: &str,
     prefix: &str,
     port: u16,
     source: &str,
@@ -233,7 +229,7 @@ fn native_env(
     for value in env.values_mut() {
         *value = value
             .replace("@rabbitmq:5672", "@127.0.0.1:5672")
-            .replace("http://localstack:4566", &s3.endpoint);
+            .replace("http://localstack:4566", s3_endpoint);
     }
     env.insert("HOPSTER__AMQP__PREFIX".into(), prefix.to_owned());
     if service == "api-gateway" {
@@ -242,16 +238,15 @@ fn native_env(
     env
 }
 
-struct NativeStack {
-    api: Api,
+struct Native {
+    stack: NativeStack,
     prefix: String,
-    services: Vec<Service>,
     source: SourceServer,
     _s3: S3Server,
-    _dirs: Vec<TempDir>,
+    _media: TempDir,
 }
 
-async fn native_stack(transcoders: usize) -> NativeStack {
+async fn native_stack(transcoders: usize) -> Native {
     let compose = Compose::load();
     let gateway_env = compose.environment("api-gateway", &shell());
     let media = TempDir::new("hopster-source");
@@ -264,46 +259,22 @@ async fn native_stack(transcoders: usize) -> NativeStack {
     )
     .await;
     let prefix = random_name("hopster-compose");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let logs = TempDir::new("hopster-logs");
-    let mut services = Vec::new();
-    for name in ["api-gateway", "downloader-worker"]
+    let port = free_port();
+    let (endpoint, base, p) = (s3.endpoint.clone(), source.base_url.clone(), prefix.clone());
+    let workers: Vec<&str> = ["downloader-worker"]
         .into_iter()
         .chain(std::iter::repeat_n("transcoder-worker", transcoders))
-    {
-        services.push(Service::start(
-            name,
-            &native_env(&compose, name, &s3, &prefix, port, &source.base_url),
-            &logs.0,
-        ));
-    }
-    let api = Api::new(format!("http://127.0.0.1:{port}"));
-    let started = std::time::Instant::now();
-    while api
-        .http
-        .get(api.url("/readyz"))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-        != 200
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the gateway did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    NativeStack {
-        api,
+        .collect();
+    let stack = NativeStack::start(port, &workers, move |name| {
+        native_env(&compose, name, &endpoint, &p, port, &base)
+    })
+    .await;
+    Native {
+        stack,
         prefix,
-        services,
         source,
         _s3: s3,
-        _dirs: vec![media, logs],
+        _media: media,
     }
 }
 
@@ -323,6 +294,7 @@ async fn the_compose_configuration_runs_a_job_natively() {
     let stack = native_stack(1).await;
     let url = format!("{}/sixty.mp4", stack.source.base_url);
     let (code, job) = stack
+        .stack
         .api
         .post(
             "/v1/jobs",
@@ -331,14 +303,16 @@ async fn the_compose_configuration_runs_a_job_natively() {
         .await;
     assert_eq!(code, 202, "{job}");
     let (status, _) = stack
+        .stack
         .api
         .wait_for_job(job["id"].as_str().expect("id"), Duration::from_secs(120))
         .await;
     assert_eq!(status["state"], "completed", "{status}");
     let bytes = stack
+        .stack
         .api
         .http
-        .get(stack.api.url(&format!(
+        .get(stack.stack.api.url(&format!(
             "/v1/jobs/{}/video",
             job["id"].as_str().expect("id")
         )))
@@ -352,7 +326,7 @@ async fn the_compose_configuration_runs_a_job_natively() {
     assert!((duration - 2.5).abs() <= 0.05, "{duration}");
     let (_conn, channel) = inspector().await;
     delete_topology(&channel, &Topology::new(&stack.prefix)).await;
-    drop(stack.services);
+    drop(stack);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -372,18 +346,23 @@ async fn two_transcoder_processes_share_ten_jobs() {
     let mut ids = Vec::new();
     for i in 0..10u32 {
         let body = json!({"url": url, "start": format!("00:00:{:02}", i * 5), "stop": format!("00:00:{:02}", i * 5 + 2)});
-        let (code, job) = stack.api.post("/v1/jobs", &body).await;
+        let (code, job) = stack.stack.api.post("/v1/jobs", &body).await;
         assert_eq!(code, 202, "{job}");
         ids.push(job["id"].as_str().expect("id").to_owned());
     }
     let mut per_worker: BTreeMap<String, usize> = BTreeMap::new();
     for id in &ids {
-        let (status, _) = stack.api.wait_for_job(id, Duration::from_secs(180)).await;
+        let (status, _) = stack
+            .stack
+            .api
+            .wait_for_job(id, Duration::from_secs(180))
+            .await;
         assert_eq!(status["state"], "completed", "{status}");
         let worker = status["worker"].as_str().expect("worker id").to_owned();
         *per_worker.entry(worker).or_default() += 1;
     }
     let pids: BTreeSet<String> = stack
+        .stack
         .services
         .iter()
         .filter(|s| s.name == "transcoder-worker")
