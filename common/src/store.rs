@@ -176,6 +176,41 @@ impl Store {
         }
     }
 
+    /// Up to `limit` jobs, most recently changed first, for which `keep` holds. Reads
+    /// status documents in order of their last change and stops once `limit` are found.
+    pub async fn recent_statuses(
+        &self,
+        limit: usize,
+        keep: impl Fn(&JobStatus) -> bool,
+    ) -> Result<Vec<JobStatus>, StoreError> {
+        use futures::TryStreamExt;
+        let mut metas: Vec<ObjectMeta> = self
+            .inner
+            .list(Some(&Path::from("jobs")))
+            .try_collect()
+            .await?;
+        metas.sort_by(|a, b| b.last_modified.cmp(&a.last_modified));
+        let mut found = Vec::new();
+        for meta in metas {
+            if found.len() >= limit {
+                break;
+            }
+            let bytes = match self.inner.get(&meta.location).await {
+                Ok(got) => got.bytes().await?,
+                // Deleted since the listing: skip it.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // A document that does not parse is skipped here; reading it by id reports it.
+            if let Ok(status) = serde_json::from_slice::<JobStatus>(&bytes) {
+                if keep(&status) {
+                    found.push(status);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The object's metadata, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         match self.inner.head(&Path::from(key)).await {

@@ -57,6 +57,54 @@ async fn the_same_request_twice_is_one_job_and_one_message() {
     stack.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_listed_newest_first_and_filtered_by_state() {
+    let stack = gateway_only().await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let mut ids = Vec::new();
+    for stop in ["00:00:04", "00:00:05", "00:00:06"] {
+        let (_, job) = stack
+            .post("/v1/jobs", &json!({"url": url, "stop": stop}))
+            .await;
+        ids.push(job["id"].as_str().expect("id").to_owned());
+    }
+    let listed = |body: &Value| -> Vec<String> {
+        body["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| j["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (code, body) = stack.get_json("/v1/jobs").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        listed(&body),
+        ids.iter().rev().cloned().collect::<Vec<_>>(),
+        "newest first"
+    );
+    let (_, body) = stack.get_json("/v1/jobs?limit=2").await;
+    assert_eq!(listed(&body).len(), 2);
+    let (_, body) = stack.get_json("/v1/jobs?state=queued&limit=100").await;
+    assert_eq!(listed(&body).len(), 3);
+    let (_, body) = stack.get_json("/v1/jobs?state=completed").await;
+    assert!(listed(&body).is_empty());
+    for bad in [
+        "/v1/jobs?limit=0",
+        "/v1/jobs?limit=101",
+        "/v1/jobs?limit=x",
+        "/v1/jobs?state=done",
+    ] {
+        let (code, body) = stack.get_json(bad).await;
+        assert_eq!(
+            (code, body["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}: {body}"
+        );
+    }
+    stack.stop().await;
+}
+
 /// Every malformed input gets its documented status and code, never a 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_their_status_and_code() {

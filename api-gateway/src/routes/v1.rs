@@ -13,6 +13,7 @@ use shared_proto::{ErrorCode, JobSpec, JobState, JobStatus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/jobs", web::post().to(create))
+        .route("/v1/jobs", web::get().to(list))
         .route("/v1/jobs/{id}", web::get().to(show))
         .route("/v1/jobs/{id}/video", web::get().to(video));
 }
@@ -90,6 +91,44 @@ async fn create(
     Ok(response
         .insert_header((header::LOCATION, view.links.this.clone()))
         .json(view))
+}
+
+/// Largest and default page of `GET /v1/jobs`.
+const MAX_LIST: usize = 100;
+const DEFAULT_LIST: usize = 20;
+
+/// `GET /v1/jobs?state=&limit=` → `{"jobs": [...]}`, newest first.
+async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query = req.query_string();
+    let limit = match body::query_param(query, "limit")? {
+        None => DEFAULT_LIST,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("`limit` must be a whole number from 1 to {MAX_LIST}"),
+                )
+            })?,
+    };
+    let wanted = match body::query_param(query, "state")? {
+        None => None,
+        Some(text) => Some(serde_json::from_value::<JobState>(serde_json::Value::String(text.clone())).map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("`state` must be one of queued, downloading, transcoding, uploading, completed, failed, cancelled, not `{}`", text.chars().take(40).collect::<String>()),
+            )
+        })?),
+    };
+    let mut jobs = state
+        .store
+        .recent_statuses(limit, |s| wanted.is_none_or(|w| s.state == w))
+        .await?;
+    jobs.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms));
+    let jobs: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
 }
 
 /// `GET /v1/jobs/{id}`.

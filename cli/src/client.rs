@@ -1,0 +1,212 @@
+//! The v1 API over HTTP. Transport failures and `{"error": …}` bodies become [`CliError`]s
+//! here and nowhere else, so every command maps them to the same exit codes.
+
+use crate::error::CliError;
+use reqwest::header::{CONTENT_TYPE, RANGE};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use shared_proto::{JobId, JobStatus, Timecode};
+use std::time::Duration;
+
+/// A job as `GET /v1/jobs/{id}` shows it: the status document plus its links.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    #[serde(flatten)]
+    pub status: JobStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<serde_json::Value>,
+}
+
+/// The body of `POST /v1/jobs`, already validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submission {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timecode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Timecode>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+/// A client of one gateway.
+pub struct Client {
+    http: reqwest::Client,
+    server: String,
+    api_key: Option<String>,
+}
+
+impl Client {
+    /// `server` has been checked by the argument parser (http(s), no trailing slash).
+    pub fn new(server: &str, api_key: Option<String>) -> Result<Client, CliError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hopster/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            // Per read, not per request: a large download may take long but never stalls.
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CliError::Local(format!("cannot set up HTTP: {}", chain(&e))))?;
+        Ok(Client {
+            http,
+            server: server.to_owned(),
+            api_key: api_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// The gateway's base URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn with_auth(&self, req: RequestBuilder) -> RequestBuilder {
+        match &self.api_key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    async fn send(&self, req: RequestBuilder) -> Result<Response, CliError> {
+        self.with_auth(req).send().await.map_err(transport)
+    }
+
+    /// `POST /v1/jobs`; `true` with the job when the server made a new one (`202`), `false`
+    /// when the same clip was asked for before (`200`).
+    pub async fn submit(&self, submission: &Submission) -> Result<(Job, bool), CliError> {
+        let url = format!("{}/v1/jobs", self.server);
+        let response = self.send(self.http.post(url).json(submission)).await?;
+        let new = response.status() == StatusCode::ACCEPTED;
+        Ok((json(ok(response).await?).await?, new))
+    }
+
+    /// `GET /v1/jobs/{id}`.
+    pub async fn job(&self, id: &JobId) -> Result<Job, CliError> {
+        let url = format!("{}/v1/jobs/{id}", self.server);
+        json(ok(self.send(self.http.get(url)).await?).await?).await
+    }
+
+    /// `GET /v1/jobs`. A gateway older than the listing answers 404 `unknown_route`; that is
+    /// reported as such rather than as a bare 404.
+    pub async fn jobs(&self) -> Result<Vec<Job>, CliError> {
+        let url = format!("{}/v1/jobs", self.server);
+        let response = self.send(self.http.get(url)).await?;
+        let missing = response.status() == StatusCode::METHOD_NOT_ALLOWED;
+        match ok(response).await {
+            Err(CliError::Server { code, .. }) if missing || code == "unknown_route" => {
+                Err(CliError::server(
+                    "unknown_route",
+                    "the server does not list jobs yet (needs GET /v1/jobs)",
+                ))
+            }
+            Err(e) => Err(e),
+            Ok(response) => {
+                // Accept both a bare array and `{"jobs": [...]}`, whichever the server grows.
+                #[derive(Deserialize)]
+                #[serde(untagged)]
+                enum Listing {
+                    Bare(Vec<Job>),
+                    Wrapped { jobs: Vec<Job> },
+                }
+                Ok(match json(response).await? {
+                    Listing::Bare(jobs) | Listing::Wrapped { jobs } => jobs,
+                })
+            }
+        }
+    }
+
+    /// `GET /v1/jobs/{id}/video`, from byte `from` on. `200`, `206` and `416` come back as
+    /// they are: what they mean for the local file is the caller's decision.
+    pub async fn video(&self, id: &JobId, from: u64) -> Result<Response, CliError> {
+        let mut req = self.http.get(format!("{}/v1/jobs/{id}/video", self.server));
+        if from > 0 {
+            req = req.header(RANGE, format!("bytes={from}-"));
+        }
+        let response = self.send(req).await?;
+        if response.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(response);
+        }
+        ok(response).await
+    }
+}
+
+/// A transport failure: connection refused, DNS, timeout, or a body cut short. Reqwest's own
+/// message hides the cause ("error sending request"), so the whole chain is shown.
+pub fn transport(e: reqwest::Error) -> CliError {
+    if e.is_decode() {
+        return CliError::server("invalid_response", chain(&e));
+    }
+    // The top message ("error sending request for url (…)") says nothing the URL and the
+    // causes do not.
+    let causes = std::error::Error::source(&e).map(chain);
+    match (e.url(), causes) {
+        (Some(url), Some(causes)) => CliError::Connection(format!("{url}: {causes}")),
+        _ => CliError::Connection(chain(&e)),
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Passes a success through; turns anything else into the server's error.
+async fn ok(response: Response) -> Result<Response, CliError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body = response.bytes().await.map_err(transport)?;
+    let parsed = is_json
+        .then(|| serde_json::from_slice::<ErrorBody>(&body).ok())
+        .flatten();
+    Err(match parsed {
+        Some(ErrorBody { error }) => CliError::server(error.code, error.message),
+        None => {
+            let text = String::from_utf8_lossy(&body);
+            let text: String = text.trim().chars().take(200).collect();
+            CliError::server(
+                format!("http_{}", status.as_u16()),
+                if text.is_empty() {
+                    format!("the server answered {status}")
+                } else {
+                    format!("the server answered {status}: {text}")
+                },
+            )
+        }
+    })
+}
+
+async fn json<T: DeserializeOwned>(response: Response) -> Result<T, CliError> {
+    let body = response.bytes().await.map_err(transport)?;
+    serde_json::from_slice(&body).map_err(|e| {
+        CliError::server(
+            "invalid_response",
+            format!("the server's answer is not what this client expects: {e}"),
+        )
+    })
+}
