@@ -189,7 +189,7 @@ impl Store {
             .list(Some(&Path::from("jobs")))
             .try_collect()
             .await?;
-        metas.sort_by(|a, b| b.last_modified.cmp(&a.last_modified));
+        metas.sort_by_key(|m| std::cmp::Reverse(m.last_modified));
         let mut found = Vec::new();
         for meta in metas {
             if found.len() >= limit {

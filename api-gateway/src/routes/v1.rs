@@ -126,7 +126,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
         .store
         .recent_statuses(limit, |s| wanted.is_none_or(|w| s.state == w))
         .await?;
-    jobs.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms));
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at_ms));
     let jobs: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
 }
