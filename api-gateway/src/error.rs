@@ -58,6 +58,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self.code {
             ErrorCode::UnknownJob | ErrorCode::UnknownRoute => StatusCode::NOT_FOUND,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotReady | ErrorCode::JobFailed => StatusCode::CONFLICT,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::StoreUnavailable | ErrorCode::BrokerUnavailable => {

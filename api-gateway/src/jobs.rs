@@ -18,6 +18,7 @@ pub enum Submitted {
 /// the status is created with a conditional put, and only its creator publishes. A failed job
 /// submitted again is tried again from the start.
 pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submitted), ApiError> {
+    check_limits(state, &spec)?;
     let fresh = JobStatus::queued(spec, hopster_common::now_ms());
     match state.store.create_status(&fresh).await? {
         Created::New => {
@@ -33,6 +34,33 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
         }
         Created::Existing(existing) => Ok((*existing, Submitted::Existing)),
     }
+}
+
+/// What can be refused before any work: an internal IP-literal host (names are resolved and
+/// checked by the downloader) and a clip longer than allowed.
+fn check_limits(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
+    if let Some(length) = spec.clip_length() {
+        if length.as_micros() > state.max_clip_secs.saturating_mul(1_000_000) {
+            return Err(ApiError::new(
+                ErrorCode::ClipTooLong,
+                format!(
+                    "the clip is {length} long; at most {} s are allowed",
+                    state.max_clip_secs
+                ),
+            ));
+        }
+    }
+    if !state.allow_private_networks {
+        let ip =
+            shared_proto::net::url_host(&spec.url).and_then(|h| h.parse::<std::net::IpAddr>().ok());
+        if let Some(reason) = ip.and_then(shared_proto::net::forbidden_ip) {
+            return Err(ApiError::new(
+                ErrorCode::SourceForbidden,
+                format!("the source's address is {reason}; only public addresses may be fetched"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn queue(state: &AppState, status: &JobStatus, created: bool) -> Result<(), ApiError> {

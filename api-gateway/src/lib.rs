@@ -1,5 +1,6 @@
 //! Hopster's gateway: the v1 jobs API and the seed's API over one job model.
 
+pub mod auth;
 pub mod error;
 mod jobs;
 mod range;

@@ -17,6 +17,11 @@ pub struct AppState {
     /// `sources.video_url_template`.
     pub video_url_template: String,
     pub max_body_bytes: usize,
+    /// `downloader.allow_private_networks`: when off, IP-literal internal hosts are refused at
+    /// submission (names are checked by the downloader, which resolves them).
+    pub allow_private_networks: bool,
+    /// `sources.max_clip_secs`.
+    pub max_clip_secs: u64,
 }
 
 /// A bound, not yet running gateway.
@@ -43,7 +48,16 @@ impl Application {
             broker,
             video_url_template: settings.sources.video_url_template.clone(),
             max_body_bytes: settings.gateway.max_body_bytes,
+            allow_private_networks: settings.downloader.allow_private_networks,
+            max_clip_secs: settings.sources.max_clip_secs,
         };
+        if settings.auth.api_keys.is_empty() {
+            log::warn!(
+                "NO API KEYS CONFIGURED: anyone who can reach this gateway can submit jobs and \
+                 read every result. Set HOPSTER__AUTH__API_KEYS to require `Authorization: Bearer KEY`."
+            );
+        }
+        let keys = web::Data::new(crate::auth::ApiKeys::new(&settings.auth.api_keys));
         let listener = TcpListener::bind(&settings.gateway.bind)
             .with_context(|| format!("binding {}", settings.gateway.bind))?;
         let port = listener.local_addr()?.port();
@@ -51,6 +65,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(keys.clone())
+                .wrap(actix_web::middleware::from_fn(crate::auth::require_key))
                 .configure(routes::configure)
         })
         .listen(listener)?

@@ -15,6 +15,8 @@ pub const SECRET_KEY_VAR: &str = "HOPSTER_SERVER_SECRET_KEY";
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub gateway: GatewaySettings,
+    pub auth: AuthSettings,
+    pub downloader: DownloaderSettings,
     pub amqp: AmqpSettings,
     pub store: StoreSettings,
     pub sources: SourceSettings,
@@ -62,6 +64,25 @@ impl Default for GatewaySettings {
             max_body_bytes: 64 * 1024,
         }
     }
+}
+
+/// `[auth]`: who may call the API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Accepted API keys (`HOPSTER__AUTH__API_KEYS`, comma-separated). Empty: no
+    /// authentication, and the gateway says so loudly at start.
+    pub api_keys: Vec<Secret>,
+}
+
+/// `[downloader]`: what the downloader may fetch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DownloaderSettings {
+    /// Allow sources on loopback, private, link-local and other internal addresses
+    /// (`HOPSTER__DOWNLOADER__ALLOW_PRIVATE_NETWORKS`). Off by default: the service fetches URLs
+    /// that strangers give it. Development runs against a local source turn it on.
+    pub allow_private_networks: bool,
 }
 
 /// `[amqp]`: the broker.
@@ -157,6 +178,12 @@ pub struct SourceSettings {
     pub connect_timeout_secs: u64,
     /// Longest silence while reading the source (`HOPSTER__SOURCES__READ_TIMEOUT_SECS`).
     pub read_timeout_secs: u64,
+    /// Longest a whole download may take (`HOPSTER__SOURCES__TOTAL_TIMEOUT_SECS`).
+    pub total_timeout_secs: u64,
+    /// Longest source accepted, by its probed duration (`HOPSTER__SOURCES__MAX_DURATION_SECS`).
+    pub max_duration_secs: u64,
+    /// Longest clip accepted (`HOPSTER__SOURCES__MAX_CLIP_SECS`).
+    pub max_clip_secs: u64,
 }
 
 impl Default for SourceSettings {
@@ -166,6 +193,9 @@ impl Default for SourceSettings {
             max_bytes: 4 * 1024 * 1024 * 1024,
             connect_timeout_secs: 10,
             read_timeout_secs: 30,
+            total_timeout_secs: 3600,
+            max_duration_secs: 6 * 3600,
+            max_clip_secs: 3600,
         }
     }
 }
@@ -269,6 +299,8 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("auth.api_keys")
                 .source(Some(structured)),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
@@ -325,6 +357,20 @@ mod tests {
             s.gateway.secret_key.as_ref().map(Secret::expose),
             Some("s3cret")
         );
+    }
+
+    #[test]
+    fn api_keys_are_a_comma_separated_list() {
+        let s = Settings::load_from(vars(&[("HOPSTER__AUTH__API_KEYS", "k1,k2")])).unwrap();
+        let keys: Vec<&str> = s.auth.api_keys.iter().map(Secret::expose).collect();
+        assert_eq!(keys, ["k1", "k2"]);
+        assert!(!format!("{s:?}").contains("k1"));
+        let s = Settings::load_from(vars(&[(
+            "HOPSTER__DOWNLOADER__ALLOW_PRIVATE_NETWORKS",
+            "true",
+        )]))
+        .unwrap();
+        assert!(s.downloader.allow_private_networks);
     }
 
     #[test]

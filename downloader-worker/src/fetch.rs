@@ -21,8 +21,9 @@ pub async fn stage_source(
     key: &str,
     tracker: &mut JobTracker,
 ) -> Result<u64, StageError> {
-    let unreachable = |e: reqwest::Error| {
-        StageError::retry(ErrorCode::SourceUnreachable, format!("fetching {url}: {e}"))
+    let unreachable = |e: reqwest::Error| match crate::guard::refusal(&e) {
+        Some(refused) => StageError::abort(ErrorCode::SourceForbidden, refused),
+        None => StageError::retry(ErrorCode::SourceUnreachable, format!("fetching {url}: {e}")),
     };
     let response = http.get(url).send().await.map_err(unreachable)?;
     let status = response.status();
@@ -36,6 +37,23 @@ pub async fn stage_source(
         return Err(StageError::retry(
             ErrorCode::SourceUnreachable,
             format!("the source answered {status} for {url}"),
+        ));
+    }
+    if status.is_redirection() {
+        // The guard's redirect policy follows only http(s) hops; anything else stops here.
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("(none)")
+            .chars()
+            .take(200)
+            .collect::<String>();
+        return Err(StageError::abort(
+            ErrorCode::SourceForbidden,
+            format!(
+                "the source redirected to `{location}`, which is not fetched (http and https only)"
+            ),
         ));
     }
     if !status.is_success() {

@@ -2,12 +2,13 @@
 //! the job to the transcoder.
 
 mod fetch;
+pub mod guard;
 
 use hopster_common::settings::{Settings, SourceSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError, Worker};
 use hopster_common::{Broker, Store};
 use shared_proto::{
-    keys, topology, DownloadJob, JobState, JobStatus, TranscodeJob, MESSAGE_VERSION,
+    keys, topology, DownloadJob, ErrorCode, JobState, JobStatus, TranscodeJob, MESSAGE_VERSION,
 };
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -19,13 +20,23 @@ pub struct Downloader {
     http: reqwest::Client,
     sources: SourceSettings,
     worker: WorkerSettings,
+    allow_private: bool,
 }
 
 impl Downloader {
     pub fn new(settings: &Settings, store: Store, broker: Broker) -> anyhow::Result<Self> {
+        let allow_private = settings.downloader.allow_private_networks;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(settings.sources.connect_timeout_secs))
             .read_timeout(Duration::from_secs(settings.sources.read_timeout_secs))
+            .timeout(Duration::from_secs(settings.sources.total_timeout_secs))
+            .dns_resolver(guard::GuardedResolver {
+                allow_private,
+                lookup: guard::system_lookup(),
+            })
+            .redirect(guard::redirect_policy(allow_private))
+            // A proxy from the environment would connect on our behalf, past the guard.
+            .no_proxy()
             .user_agent(concat!("hopster-downloader/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Downloader {
@@ -34,6 +45,7 @@ impl Downloader {
             http,
             sources: settings.sources.clone(),
             worker: settings.worker.clone(),
+            allow_private,
         })
     }
 }
@@ -77,6 +89,8 @@ impl Stage for Downloader {
             progress.cached = true;
         } else {
             log::info!("job {id}: downloading {}", job.spec.url);
+            guard::check_literal(&job.spec.url, self.allow_private)
+                .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
             let bytes = fetch::stage_source(
                 &self.http,
                 &self.sources,

@@ -133,6 +133,12 @@ pub fn env_from_settings(settings: &hopster_common::Settings) -> BTreeMap<String
         for (key, v) in keys.as_object().expect("keys") {
             let text = match v {
                 serde_json::Value::Null => continue,
+                serde_json::Value::Array(items) if items.is_empty() => continue,
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };

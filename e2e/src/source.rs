@@ -1,5 +1,8 @@
 //! A source server on loopback: serves files from a directory, 404 for anything else, and
-//! counts requests so tests can see what the downloader fetched.
+//! counts requests so tests can see what the downloader fetched. A few routes misbehave on
+//! purpose for the hostile-input tests: `/special/html`, `/special/stall` (headers, a little
+//! data, then silence), `/special/redirect?to=URL`, `/special/chunked/{name}` (no
+//! Content-Length).
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use std::path::PathBuf;
@@ -29,6 +32,57 @@ async fn serve(files: web::Data<Files>, name: web::Path<String>) -> HttpResponse
     }
 }
 
+async fn special(
+    files: web::Data<Files>,
+    what: web::Path<String>,
+    req: actix_web::HttpRequest,
+) -> HttpResponse {
+    files.requests.fetch_add(1, Ordering::SeqCst);
+    match what.as_str() {
+        "html" => HttpResponse::Ok()
+            .content_type("text/html")
+            .body("<!doctype html><html><body>Not a video</body></html>"),
+        "stall" => {
+            let first = futures::stream::once(async {
+                Ok::<_, std::io::Error>(web::Bytes::from(vec![0u8; 1000]))
+            });
+            let never = futures::stream::pending();
+            HttpResponse::Ok()
+                .content_type("video/mp4")
+                .no_chunking(1_000_000)
+                .streaming(futures::StreamExt::chain(first, never))
+        }
+        "redirect" => {
+            let to = web::Query::<std::collections::HashMap<String, String>>::from_query(
+                req.query_string(),
+            )
+            .ok()
+            .and_then(|q| q.get("to").cloned())
+            .unwrap_or_default();
+            HttpResponse::Found()
+                .insert_header(("Location", to))
+                .finish()
+        }
+        _ => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn chunked(files: web::Data<Files>, name: web::Path<String>) -> HttpResponse {
+    files.requests.fetch_add(1, Ordering::SeqCst);
+    match tokio::fs::read(files.dir.join(name.as_str())).await {
+        Ok(bytes) => {
+            let chunks: Vec<Result<web::Bytes, std::io::Error>> = bytes
+                .chunks(64 * 1024)
+                .map(|c| Ok(web::Bytes::copy_from_slice(c)))
+                .collect();
+            HttpResponse::Ok()
+                .content_type("video/mp4")
+                .streaming(futures::stream::iter(chunks))
+        }
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}
+
 impl SourceServer {
     /// Serves the files of `dir` at `{base_url}/{name}`.
     pub fn start(dir: PathBuf) -> SourceServer {
@@ -43,6 +97,8 @@ impl SourceServer {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .route("/special/chunked/{name}", web::get().to(chunked))
+                .route("/special/{what}", web::get().to(special))
                 .route("/{name}", web::get().to(serve))
         })
         .workers(1)

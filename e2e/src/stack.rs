@@ -26,6 +26,8 @@ pub struct Stack {
     pub store: Store,
     pub settings: Settings,
     pub source: SourceServer,
+    /// The directory the source server serves (tests may add files).
+    pub media_dir: std::path::PathBuf,
     shutdown: CancellationToken,
     gateway: actix_web::dev::ServerHandle,
     workers: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -58,6 +60,8 @@ pub fn settings(
         s.store.secret_access_key = Some(Secret::new(SECRET_KEY));
     }
     s.sources.video_url_template = format!("{source_base}/{{video_id}}.mp4");
+    // Test sources live on loopback; the hostile-input tests turn the guard back on.
+    s.downloader.allow_private_networks = true;
     s.worker.retry_base_ms = 100;
     s.worker.retry_max_ms = 1000;
     s.worker.progress_interval_ms = 200;
@@ -69,6 +73,11 @@ impl Stack {
     /// Spawns everything; the 60 s test video is served as `{source}/sixty.mp4` (video id
     /// `sixty`).
     pub async fn spawn(options: Options) -> Stack {
+        Stack::spawn_with(options, |_| {}).await
+    }
+
+    /// Like [`Stack::spawn`], with `tune` applied to the settings first.
+    pub async fn spawn_with(options: Options, tune: impl FnOnce(&mut Settings)) -> Stack {
         let media = TempDir::new("hopster-source");
         std::fs::copy(
             crate::media::sixty_second_video(),
@@ -81,7 +90,8 @@ impl Stack {
             Backend::Fs => None,
         };
         let fs_root = TempDir::new("hopster-store");
-        let settings = settings(options.backend, &source.base_url, s3.as_ref(), &fs_root.0);
+        let mut settings = settings(options.backend, &source.base_url, s3.as_ref(), &fs_root.0);
+        tune(&mut settings);
         let store = Store::from_settings(&settings.store).expect("opening the store");
 
         let app = api_gateway::Application::build(settings.clone())
@@ -116,6 +126,7 @@ impl Stack {
             store,
             settings,
             source,
+            media_dir: media.0.clone(),
             shutdown,
             gateway,
             workers,

@@ -24,6 +24,14 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// No such route.
     UnknownRoute,
+    /// `Authorization: Bearer KEY` is missing or wrong (only when API keys are configured).
+    Unauthorized,
+    /// The source's address is loopback, private, link-local or otherwise internal.
+    SourceForbidden,
+    /// The source is longer than `sources.max_duration_secs`.
+    SourceTooLong,
+    /// The clip is longer than `sources.max_clip_secs`.
+    ClipTooLong,
     /// No job has that id (or the id is malformed).
     UnknownJob,
     /// The job has not completed yet.
@@ -51,6 +59,35 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 25] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidRequest,
+        ErrorCode::MissingSource,
+        ErrorCode::InvalidUrl,
+        ErrorCode::InvalidVideoId,
+        ErrorCode::InvalidTimecode,
+        ErrorCode::InvalidClipRange,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::UnknownRoute,
+        ErrorCode::Unauthorized,
+        ErrorCode::SourceForbidden,
+        ErrorCode::SourceTooLong,
+        ErrorCode::ClipTooLong,
+        ErrorCode::UnknownJob,
+        ErrorCode::NotReady,
+        ErrorCode::JobFailed,
+        ErrorCode::SourceNotFound,
+        ErrorCode::SourceUnreachable,
+        ErrorCode::SourceTooLarge,
+        ErrorCode::NotAVideo,
+        ErrorCode::ClipOutOfRange,
+        ErrorCode::TranscodeFailed,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::BrokerUnavailable,
+        ErrorCode::Internal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidJson => "invalid_json",
@@ -62,6 +99,10 @@ impl ErrorCode {
             ErrorCode::InvalidClipRange => "invalid_clip_range",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::UnknownRoute => "unknown_route",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::SourceForbidden => "source_forbidden",
+            ErrorCode::SourceTooLong => "source_too_long",
+            ErrorCode::ClipTooLong => "clip_too_long",
             ErrorCode::UnknownJob => "unknown_job",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::JobFailed => "job_failed",
@@ -90,12 +131,7 @@ mod tests {
 
     #[test]
     fn serde_names_and_as_str_agree() {
-        for code in [
-            ErrorCode::InvalidJson,
-            ErrorCode::ClipOutOfRange,
-            ErrorCode::SourceNotFound,
-            ErrorCode::BrokerUnavailable,
-        ] {
+        for code in ErrorCode::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

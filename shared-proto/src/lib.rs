@@ -8,6 +8,7 @@ pub mod error;
 pub mod keys;
 pub mod messages;
 pub mod naming;
+pub mod net;
 pub mod spec;
 pub mod status;
 pub mod timecode;

@@ -7,6 +7,8 @@ use shared_proto::Timecode;
 #[derive(Debug, Clone)]
 pub struct Cut<'a> {
     pub input: &'a str,
+    /// The demuxer the probe found (`format_name`), forced so ffmpeg does not guess again.
+    pub format: &'a str,
     pub output: &'a str,
     pub start: Option<Timecode>,
     /// Length of the clip; `None` runs to the end of the input.
@@ -24,6 +26,8 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         "error",
         "-protocol_whitelist",
         "file",
+        "-format_whitelist",
+        crate::probe::DEMUXER_WHITELIST,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -31,7 +35,12 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     if let Some(start) = cut.start.filter(|s| s.as_micros() > 0) {
         args.extend(["-ss".into(), start.ffmpeg_arg()]);
     }
-    args.extend(["-i".into(), cut.input.into()]);
+    args.extend([
+        "-f".into(),
+        cut.format.into(),
+        "-i".into(),
+        cut.input.into(),
+    ]);
     if let Some(length) = cut.length {
         args.extend(["-t".into(), length.ffmpeg_arg()]);
     }
@@ -117,6 +126,7 @@ mod tests {
         let t = TranscoderSettings::default();
         let cut = Cut {
             input: "/tmp/in",
+            format: "mov,mp4,m4a,3gp,3g2,mj2",
             output: "/tmp/out.mp4",
             start: Some(Timecode::parse("00:00:10").unwrap()),
             length: Some(Timecode::parse("00:00:03").unwrap()),
@@ -143,6 +153,7 @@ mod tests {
         };
         let cut = Cut {
             input: "i",
+            format: "matroska,webm",
             output: "o",
             start: None,
             length: None,

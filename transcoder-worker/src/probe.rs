@@ -7,6 +7,10 @@ use shared_proto::Timecode;
 /// playlists, concat lists, images, raw pipes) is refused before ffmpeg opens it.
 const ALLOWED_CONTAINERS: &[&str] = &["mov", "mp4", "matroska", "webm", "avi", "mpegts", "flv"];
 
+/// The demuxers ffprobe and ffmpeg may open at all (`-format_whitelist`): a playlist or concat
+/// list that would make them read other files or hosts is refused before it is parsed.
+pub const DEMUXER_WHITELIST: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv";
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Probe {
     #[serde(default)]
@@ -62,6 +66,8 @@ pub fn args(input: &str) -> Vec<String> {
         "error",
         "-protocol_whitelist",
         "file",
+        "-format_whitelist",
+        DEMUXER_WHITELIST,
         "-print_format",
         "json",
         "-show_format",
@@ -95,6 +101,17 @@ mod tests {
         );
         let d = p.duration().unwrap().as_secs_f64();
         assert!((d - 4.0).abs() < 0.1, "{d}");
+    }
+
+    #[test]
+    fn probing_only_opens_local_files_with_allowed_demuxers() {
+        let a = args("/tmp/x");
+        let after = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
+        assert_eq!(after("-protocol_whitelist"), "file");
+        assert!(
+            !after("-format_whitelist").contains("hls")
+                && !after("-format_whitelist").contains("concat")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::probe::{self, Probe};
 use crate::process::{ProcessError, Runner};
 use crate::transfer::{fetch, sha256_file, upload};
 use crate::workdir::WorkDir;
-use hopster_common::settings::{Settings, TranscoderSettings, WorkerSettings};
+use hopster_common::settings::{Settings, SourceSettings, TranscoderSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError};
 use hopster_common::Store;
 use shared_proto::{keys, topology, ErrorCode, JobResult, JobState, Timecode, TranscodeJob};
@@ -18,6 +18,7 @@ pub struct Transcoder {
     runner: Runner,
     settings: TranscoderSettings,
     worker: WorkerSettings,
+    limits: SourceSettings,
 }
 
 impl Transcoder {
@@ -27,6 +28,7 @@ impl Transcoder {
             runner: Runner::new(settings.transcoder.max_processes),
             settings: settings.transcoder.clone(),
             worker: settings.worker.clone(),
+            limits: settings.sources.clone(),
         }
     }
 
@@ -135,10 +137,11 @@ impl Transcoder {
     ) -> Result<(), StageError> {
         let id = &job.job_id;
         let probe = self.probe(path_str(source)?).await?;
-        let clip = check_clip(&probe, job)?;
+        let clip = check_clip(&probe, job, &self.limits)?;
         log::info!("job {id}: transcoding {} from {}", clip.length, clip.start);
         let cut = Cut {
             input: path_str(source)?,
+            format: &probe.format.format_name,
             output: path_str(output)?,
             start: Some(clip.start),
             length: job.spec.stop.map(|_| clip.length),
@@ -216,7 +219,11 @@ struct Clip {
 }
 
 /// Checks the source and the clip against what the probe found.
-fn check_clip(probe: &Probe, job: &TranscodeJob) -> Result<Clip, StageError> {
+fn check_clip(
+    probe: &Probe,
+    job: &TranscodeJob,
+    limits: &SourceSettings,
+) -> Result<Clip, StageError> {
     if !probe.container_allowed() {
         return Err(StageError::abort(
             ErrorCode::NotAVideo,
@@ -235,6 +242,15 @@ fn check_clip(probe: &Probe, job: &TranscodeJob) -> Result<Clip, StageError> {
     let duration = probe
         .duration()
         .ok_or_else(|| StageError::abort(ErrorCode::NotAVideo, "the source has no duration"))?;
+    if duration.as_secs_f64() > limits.max_duration_secs as f64 {
+        return Err(StageError::abort(
+            ErrorCode::SourceTooLong,
+            format!(
+                "the source is {duration} long; at most {} s are accepted",
+                limits.max_duration_secs
+            ),
+        ));
+    }
     let start = job.spec.start.unwrap_or(Timecode::ZERO);
     if start >= duration {
         return Err(StageError::abort(
@@ -258,6 +274,15 @@ fn check_clip(probe: &Probe, job: &TranscodeJob) -> Result<Clip, StageError> {
                 format!("the clip {start}–{stop} is empty"),
             )
         })?;
+    if length.as_secs_f64() > limits.max_clip_secs as f64 {
+        return Err(StageError::abort(
+            ErrorCode::ClipTooLong,
+            format!(
+                "the clip would be {length} long; at most {} s are allowed",
+                limits.max_clip_secs
+            ),
+        ));
+    }
     Ok(Clip { start, length })
 }
 
@@ -287,15 +312,57 @@ mod tests {
         }
     }
 
+    fn check_clip_default(job: &TranscodeJob) -> Result<Clip, StageError> {
+        check_clip(&probe(), job, &SourceSettings::default())
+    }
+
+    #[test]
+    fn sources_and_clips_over_the_limits_are_refused() {
+        let tight = SourceSettings {
+            max_duration_secs: 3,
+            ..SourceSettings::default()
+        };
+        let err = check_clip(&probe(), &job("00:00:01", Some("00:00:02")), &tight)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                StageError::Abort {
+                    code: ErrorCode::SourceTooLong,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let tight = SourceSettings {
+            max_clip_secs: 1,
+            ..SourceSettings::default()
+        };
+        let err = check_clip(&probe(), &job("00:00:01", None), &tight)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                StageError::Abort {
+                    code: ErrorCode::ClipTooLong,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
     fn probe() -> Probe {
         Probe::parse(include_str!("../tests/fixtures/probe-mp4.json")).unwrap()
     }
 
     #[test]
     fn a_clip_inside_the_source_is_accepted_with_its_exact_length() {
-        let clip = check_clip(&probe(), &job("00:00:01", Some("00:00:03.5"))).unwrap();
+        let clip = check_clip_default(&job("00:00:01", Some("00:00:03.5"))).unwrap();
         assert_eq!(clip.length, Timecode::parse("00:00:02.5").unwrap());
-        let open = check_clip(&probe(), &job("00:00:01", None)).unwrap();
+        let open = check_clip_default(&job("00:00:01", None)).unwrap();
         assert_eq!(open.length, Timecode::parse("00:00:03").unwrap());
     }
 
@@ -306,7 +373,7 @@ mod tests {
             ("00:00:10", Some("00:00:12")),
             ("00:00:02", Some("00:00:05")),
         ] {
-            match check_clip(&probe(), &job(start, stop)) {
+            match check_clip_default(&job(start, stop)) {
                 Err(StageError::Abort { code, message }) => {
                     assert_eq!(code, ErrorCode::ClipOutOfRange);
                     assert!(message.contains("00:00:04"), "{message}");

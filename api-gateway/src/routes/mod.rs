@@ -9,6 +9,11 @@ use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use shared_proto::ErrorCode;
 
+/// A query parameter's decoded value; `None` when absent or the query is malformed.
+pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
+    body::query_param(query, name).ok().flatten()
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     v1::configure(cfg);
     seed::configure(cfg);

@@ -62,8 +62,13 @@ impl ResponseError for SeedError {
 impl From<ApiError> for SeedError {
     fn from(e: ApiError) -> Self {
         let code = match e.code {
-            ErrorCode::InvalidTimecode | ErrorCode::InvalidClipRange => BAD_TIME,
-            ErrorCode::InvalidVideoId | ErrorCode::InvalidUrl | ErrorCode::UnknownJob => NO_VIDEO,
+            ErrorCode::InvalidTimecode | ErrorCode::InvalidClipRange | ErrorCode::ClipTooLong => {
+                BAD_TIME
+            }
+            ErrorCode::InvalidVideoId
+            | ErrorCode::InvalidUrl
+            | ErrorCode::UnknownJob
+            | ErrorCode::SourceForbidden => NO_VIDEO,
             ErrorCode::StoreUnavailable | ErrorCode::BrokerUnavailable | ErrorCode::Internal => {
                 UNAVAILABLE
             }

@@ -1,0 +1,215 @@
+//! The SSRF guard: only http(s); every address a host resolves to, and every redirect hop, is
+//! checked before a connection is made, and the connection goes to the checked addresses (the
+//! resolver hands them to the HTTP client, so a second DNS answer cannot swap them: no
+//! rebinding). At most five redirects.
+
+use futures::future::BoxFuture;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use shared_proto::net::{forbidden_ip, url_host};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Redirects followed at most.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// A refused address: permanent, never retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} is at {ip}, a {reason} address; only public addresses may be fetched")]
+pub struct Forbidden {
+    pub host: String,
+    pub ip: IpAddr,
+    pub reason: &'static str,
+}
+
+/// A refused URL (scheme, too many redirects).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Name → addresses; the system resolver in production, a table in tests.
+pub type Lookup =
+    Arc<dyn Fn(String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> + Send + Sync>;
+
+/// The system resolver.
+pub fn system_lookup() -> Lookup {
+    Arc::new(|host: String| {
+        Box::pin(async move {
+            let addrs = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            Ok(addrs.map(|a| a.ip()).collect())
+        })
+    })
+}
+
+/// Checks an IP-literal host without resolving anything.
+pub fn check_literal(url: &str, allow_private: bool) -> Result<(), Forbidden> {
+    if allow_private {
+        return Ok(());
+    }
+    let Some(host) = url_host(url) else {
+        return Ok(());
+    };
+    match host.parse::<IpAddr>() {
+        Ok(ip) => match forbidden_ip(ip) {
+            Some(reason) => Err(Forbidden {
+                host: host.to_owned(),
+                ip,
+                reason,
+            }),
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
+    }
+}
+
+/// A resolver that refuses a name if any of its addresses is internal.
+pub struct GuardedResolver {
+    pub allow_private: bool,
+    pub lookup: Lookup,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        let lookup = self.lookup.clone();
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let ips = lookup(host.clone()).await?;
+            if !allow_private {
+                for ip in &ips {
+                    if let Some(reason) = forbidden_ip(*ip) {
+                        return Err(Box::new(Forbidden {
+                            host,
+                            ip: *ip,
+                            reason,
+                        })
+                            as Box<dyn std::error::Error + Send + Sync>);
+                    }
+                }
+            }
+            let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// The redirect policy: http(s) only, IP-literal hops checked (named hops are checked by the
+/// resolver when the client connects), at most [`MAX_REDIRECTS`].
+pub fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            let refused = Refused(format!("more than {MAX_REDIRECTS} redirects"));
+            return attempt.error(refused);
+        }
+        let url = attempt.url().clone();
+        if url.scheme() != "http" && url.scheme() != "https" {
+            let refused = Refused(format!("a redirect to a {} URL was refused", url.scheme()));
+            return attempt.error(refused);
+        }
+        match check_literal(url.as_str(), allow_private) {
+            Ok(()) => attempt.follow(),
+            Err(forbidden) => attempt.error(forbidden),
+        }
+    })
+}
+
+/// Finds a guard refusal in an error's source chain.
+pub fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(f) = e.downcast_ref::<Forbidden>() {
+            return Some(f.to_string());
+        }
+        if let Some(r) = e.downcast_ref::<Refused>() {
+            return Some(r.to_string());
+        }
+        current = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(entries: &'static [(&'static str, &'static str)]) -> Lookup {
+        Arc::new(move |host: String| {
+            Box::pin(async move {
+                entries
+                    .iter()
+                    .filter(|(name, _)| *name == host)
+                    .map(|(_, ip)| {
+                        ip.parse::<IpAddr>()
+                            .map_err(|e| std::io::Error::other(e.to_string()))
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn resolver(allow_private: bool) -> GuardedResolver {
+        GuardedResolver {
+            allow_private,
+            lookup: table(&[
+                ("videos.example.com", "93.184.216.34"),
+                ("cdn.example.com", "127.0.0.1"),
+                ("mixed.example.com", "93.184.216.34"),
+                ("mixed.example.com", "10.0.0.7"),
+                ("metadata.example.com", "169.254.169.254"),
+            ]),
+        }
+    }
+
+    async fn resolve(r: &GuardedResolver, host: &str) -> Result<Vec<SocketAddr>, String> {
+        let name: Name = host.parse().map_err(|_| "bad name".to_owned())?;
+        r.resolve(name)
+            .await
+            .map(Iterator::collect)
+            .map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_public_looking_name_that_resolves_inside_is_refused() {
+        let r = resolver(false);
+        assert!(resolve(&r, "videos.example.com").await.is_ok());
+        for host in [
+            "cdn.example.com",
+            "mixed.example.com",
+            "metadata.example.com",
+        ] {
+            let err = resolve(&r, host).await.unwrap_err();
+            assert!(err.contains("only public addresses"), "{host}: {err}");
+        }
+        assert!(resolve(&resolver(true), "cdn.example.com").await.is_ok());
+    }
+
+    #[test]
+    fn ip_literals_are_checked_without_resolving() {
+        for url in [
+            "http://127.0.0.1:8000/v.mp4",
+            "http://[::1]/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::ffff:127.0.0.1]/",
+            "http://0.0.0.0/",
+            "http://10.1.2.3/",
+        ] {
+            assert!(check_literal(url, false).is_err(), "{url}");
+            assert!(check_literal(url, true).is_ok(), "{url}");
+        }
+        assert!(check_literal("http://93.184.216.34/v.mp4", false).is_ok());
+        assert!(check_literal("http://videos.example.com/v.mp4", false).is_ok());
+    }
+
+    #[test]
+    fn refusals_are_found_in_an_error_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] Forbidden);
+        let forbidden = Forbidden {
+            host: "h".into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            reason: "loopback",
+        };
+        assert!(refusal(&Outer(forbidden)).is_some_and(|m| m.contains("loopback")));
+        assert!(refusal(&std::io::Error::other("plain")).is_none());
+    }
+}
