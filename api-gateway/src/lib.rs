@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 mod jobs;
+pub mod openapi;
 mod range;
 mod routes;
 pub mod startup;

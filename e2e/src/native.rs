@@ -218,6 +218,17 @@ impl NativeStack {
         self.services.len() - 1
     }
 
+    /// Everything every process has logged so far.
+    pub fn logs_text(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(&self.logs.0) {
+            for entry in entries.flatten() {
+                out.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        out
+    }
+
     /// The end of the logs of every process named `name`, for failure messages.
     pub fn log_tail(&self, name: &str) -> String {
         let mut out = String::new();

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Every failure a client can see, in the v1 API and in a failed job's status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

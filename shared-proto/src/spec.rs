@@ -10,6 +10,7 @@ const MAX_URL_LEN: usize = 2048;
 const MAX_VIDEO_ID_LEN: usize = 128;
 
 /// What to cut from which source. Two equal specs are the same job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
     /// The source URL, normalized (scheme and host lower-case).
@@ -204,6 +205,20 @@ impl fmt::Display for JobId {
         f.write_str(&self.0)
     }
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for JobId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{32}$"))
+            .description(Some("A job id: a digest of the normalized spec"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for JobId {}
 
 #[cfg(test)]
 mod tests {

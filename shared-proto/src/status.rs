@@ -5,6 +5,7 @@ use crate::{ErrorCode, JobId, JobSpec, Timecode};
 use serde::{Deserialize, Serialize};
 
 /// Where a job is. The order of the variants is the order of the pipeline.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -40,6 +41,7 @@ impl JobState {
 }
 
 /// Bytes of a transfer (download or upload).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TransferProgress {
     pub bytes: u64,
@@ -53,6 +55,7 @@ pub struct TransferProgress {
 }
 
 /// ffmpeg's progress through the clip.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TranscodeProgress {
     pub percent: f64,
@@ -63,6 +66,7 @@ pub struct TranscodeProgress {
 }
 
 /// Per-stage progress.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub download: TransferProgress,
@@ -71,6 +75,7 @@ pub struct Progress {
 }
 
 /// A finished job's output.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
     pub key: String,
@@ -86,6 +91,7 @@ pub struct JobResult {
 }
 
 /// Why a job failed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFailure {
     pub code: ErrorCode,
@@ -93,6 +99,7 @@ pub struct JobFailure {
 }
 
 /// The status document (`jobs/{id}.json`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobStatus {
     pub id: JobId,

@@ -153,6 +153,21 @@ impl<'de> Deserialize<'de> for Timecode {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Timecode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^[0-9]{2}:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?$"))
+            .description(Some("HH:MM:SS with an optional fraction of up to six digits"))
+            .examples(["00:01:02.5"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Timecode {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process answers.
-async fn healthz() -> HttpResponse {
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive")))]
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// The broker connection is up and the store answers.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses((status = 200, description = "Broker and store reachable"),
+              (status = 503, description = "Broker or store unreachable")))]
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let broker = state.broker.is_connected();
     let store = state.store.head("readyz-probe").await.is_ok();
     let body = serde_json::json!({"broker": broker, "store": store});

@@ -1,9 +1,11 @@
 //! The routes: v1, the seed's, health.
 
 mod body;
-mod health;
-mod seed;
-mod v1;
+pub(crate) mod health;
+pub(crate) mod seed;
+pub(crate) mod v1;
+
+pub(crate) use v1::JobView;
 
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -18,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     v1::configure(cfg);
     seed::configure(cfg);
     health::configure(cfg);
+    crate::openapi::configure(cfg);
     cfg.default_service(web::to(unknown_route));
 }
 

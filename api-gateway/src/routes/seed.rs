@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `{"error": {"message": "...", "code": N}}` with HTTP 400 (503 when we are unavailable).
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
-struct SeedError {
+pub(crate) struct SeedError {
     code: u16,
     message: String,
 }
@@ -92,14 +92,24 @@ impl From<InputError> for SeedError {
     }
 }
 
-async fn welcome() -> HttpResponse {
+/// The seed's welcome.
+#[utoipa::path(get, path = "/", tag = "seed",
+    responses((status = 200, description = "Welcome", body = crate::openapi::Message)))]
+pub(crate) async fn welcome() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "message": "Welcome to Hopster's Video Downloading Service!"
     }))
 }
 
 /// `POST /schedule {"video_id", "start"?, "stop"?}` → `{"video_file": NAME}`.
-async fn schedule(
+#[utoipa::path(post, path = "/schedule", tag = "seed", request_body = crate::openapi::Schedule,
+    responses(
+        (status = 200, description = "Scheduled (or already scheduled)", body = crate::openapi::VideoFile),
+        (status = 400, description = "Codes 100, 200, 300", body = crate::openapi::SeedErrorBody),
+        (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
+        (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
+    ))]
+pub(crate) async fn schedule(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, SeedError> {
@@ -156,7 +166,15 @@ fn failure(status: &JobStatus) -> SeedError {
 }
 
 /// `GET /progress?reference=NAME` → `{"is_finished": bool}`.
-async fn progress(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
+#[utoipa::path(get, path = "/progress", tag = "seed",
+    params(("reference" = String, Query, description = "The seed name from /schedule")),
+    responses(
+        (status = 200, description = "Whether the video is ready", body = crate::openapi::SeedProgress),
+        (status = 400, description = "Codes 100, 200, 400", body = crate::openapi::SeedErrorBody),
+        (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
+        (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
+    ))]
+pub(crate) async fn progress(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
     let reference = body::query_param(req.query_string(), "reference")?;
     let (_, status) = lookup(&state, reference, "reference").await?;
     if status.state == JobState::Failed {
@@ -169,7 +187,16 @@ async fn progress(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
 }
 
 /// `GET /download?video_file=NAME` → the mp4.
-async fn download(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
+#[utoipa::path(get, path = "/download", tag = "seed",
+    params(("video_file" = String, Query, description = "The seed name from /schedule")),
+    responses(
+        (status = 200, description = "The mp4", content_type = "video/mp4"),
+        (status = 206, description = "The requested range", content_type = "video/mp4"),
+        (status = 400, description = "Codes 100, 200, 400", body = crate::openapi::SeedErrorBody),
+        (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
+        (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
+    ))]
+pub(crate) async fn download(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
     let video_file = body::query_param(req.query_string(), "video_file")?;
     let (name, status) = lookup(&state, video_file, "video_file").await?;
     match (&status.state, &status.result) {

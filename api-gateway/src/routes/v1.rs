@@ -19,14 +19,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A job as the v1 API shows it: the status document plus links.
-#[derive(Serialize)]
-struct JobView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobView {
     #[serde(flatten)]
     status: JobStatus,
     links: Links,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Links {
     #[serde(rename = "self")]
     this: String,
@@ -61,7 +61,16 @@ impl From<InputError> for ApiError {
 
 /// `POST /v1/jobs` `{"url" | "video_id", "start"?, "stop"?}` → `202` with the new job, or
 /// `200` with the existing one when the same clip was asked for before.
-async fn create(
+#[utoipa::path(post, path = "/v1/jobs", tag = "v1", request_body = crate::openapi::CreateJob,
+    responses(
+        (status = 202, description = "A new job, queued", body = JobView),
+        (status = 200, description = "The same clip was asked for before: that job", body = JobView),
+        (status = 400, description = "`invalid_json`, `invalid_request`, `missing_source`, `invalid_url`, `invalid_video_id`, `invalid_timecode`, `invalid_clip_range`, `clip_too_long`, `source_forbidden`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 413, description = "`body_too_large`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`broker_unavailable`, `store_unavailable`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn create(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -98,7 +107,16 @@ const MAX_LIST: usize = 100;
 const DEFAULT_LIST: usize = 20;
 
 /// `GET /v1/jobs?state=&limit=` → `{"jobs": [...]}`, newest first.
-async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/v1/jobs", tag = "v1",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+           ("state" = Option<JobState>, Query, description = "Only jobs in this state")),
+    responses(
+        (status = 200, description = "Jobs, newest first", body = crate::openapi::JobList),
+        (status = 400, description = "`invalid_request`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = req.query_string();
     let limit = match body::query_param(query, "limit")? {
         None => DEFAULT_LIST,
@@ -132,13 +150,34 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 }
 
 /// `GET /v1/jobs/{id}`.
-async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "v1",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job: state, progress, result or error", body = JobView),
+        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let status = jobs::find(&state, &id).await?;
     Ok(HttpResponse::Ok().json(JobView::from(status)))
 }
 
 /// `GET /v1/jobs/{id}/video`: the mp4, with Range; `409` until it is ready.
-async fn video(
+#[utoipa::path(get, path = "/v1/jobs/{id}/video", tag = "v1",
+    params(("id" = String, Path, description = "The job id"),
+           ("key" = Option<String>, Query, description = "The API key, for players that cannot send headers"),
+           ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`")),
+    responses(
+        (status = 200, description = "The whole mp4", content_type = "video/mp4"),
+        (status = 206, description = "The requested range", content_type = "video/mp4"),
+        (status = 416, description = "The range starts past the end"),
+        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn video(
     state: web::Data<AppState>,
     id: web::Path<String>,
     req: HttpRequest,
