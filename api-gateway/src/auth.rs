@@ -18,7 +18,15 @@ pub struct ApiKeys(Vec<[u8; 32]>);
 
 impl ApiKeys {
     pub fn new(keys: &[Secret]) -> Self {
-        ApiKeys(keys.iter().map(|k| digest(k.expose())).collect())
+        // An empty key would let `Authorization: Bearer ` in: ignore blanks (an unset
+        // `${VAR:-}` in a compose file yields one).
+        ApiKeys(
+            keys.iter()
+                .map(|k| k.expose().trim())
+                .filter(|k| !k.is_empty())
+                .map(digest)
+                .collect(),
+        )
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -116,5 +124,7 @@ mod tests {
             assert!(!keys.accepts(wrong), "{wrong:?}");
         }
         assert!(!ApiKeys::new(&[]).is_enabled());
+        let blank = ApiKeys::new(&[Secret::new(""), Secret::new("  ")]);
+        assert!(!blank.is_enabled() && !blank.accepts(""));
     }
 }

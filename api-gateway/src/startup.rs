@@ -51,13 +51,14 @@ impl Application {
             allow_private_networks: settings.downloader.allow_private_networks,
             max_clip_secs: settings.sources.max_clip_secs,
         };
-        if settings.auth.api_keys.is_empty() {
+        let keys = crate::auth::ApiKeys::new(&settings.auth.api_keys);
+        if !keys.is_enabled() {
             log::warn!(
                 "NO API KEYS CONFIGURED: anyone who can reach this gateway can submit jobs and \
                  read every result. Set HOPSTER__AUTH__API_KEYS to require `Authorization: Bearer KEY`."
             );
         }
-        let keys = web::Data::new(crate::auth::ApiKeys::new(&settings.auth.api_keys));
+        let keys = web::Data::new(keys);
         let listener = TcpListener::bind(&settings.gateway.bind)
             .with_context(|| format!("binding {}", settings.gateway.bind))?;
         let port = listener.local_addr()?.port();

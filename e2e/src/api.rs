@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 pub struct Api {
     pub base_url: String,
     pub http: reqwest::Client,
+    /// Sent as `Authorization: Bearer KEY` by [`Api::post`] and [`Api::get_json`].
+    pub key: Option<String>,
 }
 
 impl Api {
@@ -13,6 +15,14 @@ impl Api {
         Api {
             base_url,
             http: reqwest::Client::new(),
+            key: None,
+        }
+    }
+
+    fn keyed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
         }
     }
 
@@ -23,8 +33,7 @@ impl Api {
     /// POSTs JSON and returns the status code and body.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
-            .http
-            .post(self.url(path))
+            .keyed(self.http.post(self.url(path)))
             .json(body)
             .send()
             .await
@@ -34,7 +43,11 @@ impl Api {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        let r = self
+            .keyed(self.http.get(self.url(path)))
+            .send()
+            .await
+            .expect("GET");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }

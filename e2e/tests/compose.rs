@@ -18,11 +18,22 @@ use yaml_rust2::Yaml;
 
 const SERVICES: [&str; 3] = ["api-gateway", "downloader-worker", "transcoder-worker"];
 
+/// The compose key the native runs use.
+const API_KEY: &str = "compose-test-key";
+
 fn shell() -> BTreeMap<String, String> {
-    [(
-        "HOPSTER_SERVER_SECRET_KEY".to_owned(),
-        "compose-test-secret".to_owned(),
-    )]
+    [
+        (
+            "HOPSTER_SERVER_SECRET_KEY".to_owned(),
+            "compose-test-secret".to_owned(),
+        ),
+        ("HOPSTER_API_KEYS".to_owned(), API_KEY.to_owned()),
+        // The native run's source is on loopback.
+        (
+            "HOPSTER_ALLOW_PRIVATE_NETWORKS".to_owned(),
+            "true".to_owned(),
+        ),
+    ]
     .into()
 }
 
@@ -176,6 +187,29 @@ fn the_compose_file_agrees_with_the_code() {
     assert!(compose
         .environment("api-gateway", &shell())
         .contains_key("HOPSTER_SERVER_SECRET_KEY"));
+    // Secure by default: API keys are required, and private sources refused unless asked for.
+    let mut strict = shell();
+    strict.remove("HOPSTER_ALLOW_PRIVATE_NETWORKS");
+    for name in ["api-gateway", "downloader-worker"] {
+        let settings = Settings::load_from(compose.environment(name, &strict)).expect("settings");
+        assert!(
+            !settings.downloader.allow_private_networks,
+            "{name} guards against SSRF by default"
+        );
+    }
+    let gateway =
+        Settings::load_from(compose.environment("api-gateway", &strict)).expect("settings");
+    assert_eq!(
+        gateway.auth.api_keys.len(),
+        1,
+        "the gateway requires API keys"
+    );
+    let mut keyless = shell();
+    keyless.remove("HOPSTER_API_KEYS");
+    assert!(
+        std::panic::catch_unwind(|| compose.environment("api-gateway", &keyless)).is_err(),
+        "compose refuses to start without keys"
+    );
     assert!(str_list(&compose.service("api-gateway")["ports"]).contains(&"5000:5000".to_owned()));
 
     // The Dockerfile builds only real binaries and copies every member's manifest for the
@@ -265,10 +299,11 @@ async fn native_stack(transcoders: usize) -> Native {
         .into_iter()
         .chain(std::iter::repeat_n("transcoder-worker", transcoders))
         .collect();
-    let stack = NativeStack::start(port, &workers, move |name| {
+    let mut stack = NativeStack::start(port, &workers, move |name| {
         native_env(&compose, name, &endpoint, &p, port, &base)
     })
     .await;
+    stack.api.key = Some(API_KEY.to_owned());
     Native {
         stack,
         prefix,
@@ -316,6 +351,7 @@ async fn the_compose_configuration_runs_a_job_natively() {
             "/v1/jobs/{}/video",
             job["id"].as_str().expect("id")
         )))
+        .bearer_auth(API_KEY)
         .send()
         .await
         .expect("GET")
