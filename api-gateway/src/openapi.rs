@@ -120,13 +120,18 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-        openapi.security = Some(vec![SecurityRequirement::new("api_key", Vec::<String>::new())]);
+        openapi.security = Some(vec![SecurityRequirement::new(
+            "api_key",
+            Vec::<String>::new(),
+        )]);
     }
 }
 
@@ -140,8 +145,12 @@ pub async fn openapi_json() -> HttpResponse {
         error: &'a str,
     }
     match ApiDoc::openapi().to_pretty_json() {
-        Ok(json) => HttpResponse::Ok().content_type("application/json").body(json),
-        Err(e) => HttpResponse::InternalServerError().json(Failed { error: &e.to_string() }),
+        Ok(json) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json),
+        Err(e) => HttpResponse::InternalServerError().json(Failed {
+            error: &e.to_string(),
+        }),
     }
 }
 

@@ -174,7 +174,10 @@ fn failure(status: &JobStatus) -> SeedError {
         (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
         (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
     ))]
-pub(crate) async fn progress(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
+pub(crate) async fn progress(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, SeedError> {
     let reference = body::query_param(req.query_string(), "reference")?;
     let (_, status) = lookup(&state, reference, "reference").await?;
     if status.state == JobState::Failed {
@@ -196,7 +199,10 @@ pub(crate) async fn progress(state: web::Data<AppState>, req: HttpRequest) -> Re
         (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
         (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
     ))]
-pub(crate) async fn download(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, SeedError> {
+pub(crate) async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, SeedError> {
     let video_file = body::query_param(req.query_string(), "video_file")?;
     let (name, status) = lookup(&state, video_file, "video_file").await?;
     match (&status.state, &status.result) {

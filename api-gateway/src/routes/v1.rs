@@ -116,7 +116,10 @@ const DEFAULT_LIST: usize = 20;
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
     ))]
-pub(crate) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let query = req.query_string();
     let limit = match body::query_param(query, "limit")? {
         None => DEFAULT_LIST,
@@ -158,7 +161,10 @@ pub(crate) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
         (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
         (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
     ))]
-pub(crate) async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn show(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let status = jobs::find(&state, &id).await?;
     Ok(HttpResponse::Ok().json(JobView::from(status)))
 }
