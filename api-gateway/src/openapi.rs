@@ -19,6 +19,9 @@ pub struct CreateJob {
     start: Option<String>,
     /// Clip end; the end of the source when absent. Must be after `start`.
     stop: Option<String>,
+    /// `frame` (default: re-encode, frame-accurate) or `keyframe` (stream copy from the
+    /// keyframe at or before `start`; the result reports `start_achieved`).
+    accuracy: Option<shared_proto::Accuracy>,
 }
 
 /// The v1 error format.

@@ -186,6 +186,7 @@ mod tests {
             width: 320,
             height: 240,
             sha256: String::new(),
+            start_achieved: None,
         };
         assert_eq!(result_summary(&r), "3.00 s, 320x240 h264/aac, 2.00 KiB");
     }

@@ -2,6 +2,7 @@
 //! the worker loop that every consumer runs.
 
 pub mod broker;
+pub mod guard;
 pub mod settings;
 pub mod store;
 pub mod tracker;
@@ -39,6 +40,26 @@ pub fn init_logging() {
     let _ = env_logger::Builder::from_env(env)
         .format_timestamp_millis()
         .try_init();
+}
+
+/// The HTTP client for sources, used by the downloader and the transcoder's range proxy: the
+/// SSRF guard's resolver and redirect policy, the configured timeouts, no proxy.
+pub fn source_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    use std::time::Duration;
+    let allow_private = settings.downloader.allow_private_networks;
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(settings.sources.connect_timeout_secs))
+        .read_timeout(Duration::from_secs(settings.sources.read_timeout_secs))
+        .timeout(Duration::from_secs(settings.sources.total_timeout_secs))
+        .dns_resolver(guard::GuardedResolver {
+            allow_private,
+            lookup: guard::system_lookup(),
+        })
+        .redirect(guard::redirect_policy(allow_private))
+        // A proxy from the environment would connect on our behalf, past the guard.
+        .no_proxy()
+        .user_agent(concat!("hopster/", env!("CARGO_PKG_VERSION")))
+        .build()?)
 }
 
 /// A token cancelled on the first SIGTERM or Ctrl-C; a second signal exits at once.

@@ -13,19 +13,20 @@ const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts uploading at once; bounds memory to about PART_BYTES × (this + 1).
 const PARTS_IN_FLIGHT: usize = 2;
 
-/// Downloads `url` into `key`, recording byte progress on the tracker. Returns the size.
-pub async fn stage_source(
-    http: &reqwest::Client,
-    limits: &SourceSettings,
+/// Sends a request to the source and classifies what comes back: 404/410 and refusals are
+/// permanent, 5xx/429/408 and network errors transient, redirects the guard did not follow
+/// forbidden.
+async fn open(
+    request: reqwest::RequestBuilder,
     url: &str,
-    key: &str,
-    tracker: &mut JobTracker,
-) -> Result<u64, StageError> {
-    let unreachable = |e: reqwest::Error| match crate::guard::refusal(&e) {
-        Some(refused) => StageError::abort(ErrorCode::SourceForbidden, refused),
-        None => StageError::retry(ErrorCode::SourceUnreachable, format!("fetching {url}: {e}")),
-    };
-    let response = http.get(url).send().await.map_err(unreachable)?;
+) -> Result<reqwest::Response, StageError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| match hopster_common::guard::refusal(&e) {
+            Some(refused) => StageError::abort(ErrorCode::SourceForbidden, refused),
+            None => StageError::retry(ErrorCode::SourceUnreachable, format!("fetching {url}: {e}")),
+        })?;
     let status = response.status();
     if status.as_u16() == 404 || status.as_u16() == 410 {
         return Err(StageError::abort(
@@ -62,6 +63,37 @@ pub async fn stage_source(
             format!("the source refused the download with {status} for {url}"),
         ));
     }
+    Ok(response)
+}
+
+/// Whether the source serves byte ranges: asks for its first byte and expects `206` with a
+/// `Content-Range` that names the total size. Returns the size when it does.
+pub async fn range_size(http: &reqwest::Client, url: &str) -> Result<Option<u64>, StageError> {
+    let response = open(
+        http.get(url).header(reqwest::header::RANGE, "bytes=0-0"),
+        url,
+    )
+    .await?;
+    if response.status().as_u16() != 206 {
+        return Ok(None);
+    }
+    Ok(response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit('/').next())
+        .and_then(|total| total.parse().ok()))
+}
+
+/// Downloads `url` into `key`, recording byte progress on the tracker. Returns the size.
+pub async fn stage_source(
+    http: &reqwest::Client,
+    limits: &SourceSettings,
+    url: &str,
+    key: &str,
+    tracker: &mut JobTracker,
+) -> Result<u64, StageError> {
+    let response = open(http.get(url), url).await?;
     let expected = response.content_length();
     if let Some(len) = expected.filter(|len| *len > limits.max_bytes) {
         return Err(too_large(len, limits.max_bytes));

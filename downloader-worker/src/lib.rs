@@ -2,7 +2,6 @@
 //! the job to the transcoder.
 
 mod fetch;
-pub mod guard;
 
 use hopster_common::settings::{Settings, SourceSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError, Worker};
@@ -10,7 +9,6 @@ use hopster_common::{Broker, Store};
 use shared_proto::{
     keys, topology, DownloadJob, ErrorCode, JobState, JobStatus, TranscodeJob, MESSAGE_VERSION,
 };
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The download stage.
@@ -26,19 +24,7 @@ pub struct Downloader {
 impl Downloader {
     pub fn new(settings: &Settings, store: Store, broker: Broker) -> anyhow::Result<Self> {
         let allow_private = settings.downloader.allow_private_networks;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(settings.sources.connect_timeout_secs))
-            .read_timeout(Duration::from_secs(settings.sources.read_timeout_secs))
-            .timeout(Duration::from_secs(settings.sources.total_timeout_secs))
-            .dns_resolver(guard::GuardedResolver {
-                allow_private,
-                lookup: guard::system_lookup(),
-            })
-            .redirect(guard::redirect_policy(allow_private))
-            // A proxy from the environment would connect on our behalf, past the guard.
-            .no_proxy()
-            .user_agent(concat!("hopster-downloader/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = hopster_common::source_client(settings)?;
         Ok(Downloader {
             store,
             broker,
@@ -79,6 +65,7 @@ impl Stage for Downloader {
         .await?;
 
         let source_key = keys::source_key(&job.spec.url);
+        let mut source_url = None;
         if let Some(meta) = self.store.head(&source_key).await? {
             log::info!(
                 "job {id}: source already staged ({} bytes); skipping the download",
@@ -88,18 +75,32 @@ impl Stage for Downloader {
             JobStatus::record_transfer(progress, meta.size, Some(meta.size));
             progress.cached = true;
         } else {
-            log::info!("job {id}: downloading {}", job.spec.url);
-            guard::check_literal(&job.spec.url, self.allow_private)
+            hopster_common::guard::check_literal(&job.spec.url, self.allow_private)
                 .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
-            let bytes = fetch::stage_source(
-                &self.http,
-                &self.sources,
-                &job.spec.url,
-                &source_key,
-                &mut tracker,
-            )
-            .await?;
-            log::info!("job {id}: staged {bytes} bytes");
+            // A clip needs only part of the source: when the source serves byte ranges, the
+            // transcoder reads just those through its range proxy instead of a full copy.
+            let partial = job.spec.start.is_some() || job.spec.stop.is_some();
+            let ranges = if partial {
+                fetch::range_size(&self.http, &job.spec.url).await?
+            } else {
+                None
+            };
+            if let Some(size) = ranges {
+                log::info!("job {id}: the source serves ranges ({size} bytes); not staging it");
+                tracker.status_mut().progress.download.total_bytes = Some(size);
+                source_url = Some(job.spec.url.clone());
+            } else {
+                log::info!("job {id}: downloading {}", job.spec.url);
+                let bytes = fetch::stage_source(
+                    &self.http,
+                    &self.sources,
+                    &job.spec.url,
+                    &source_key,
+                    &mut tracker,
+                )
+                .await?;
+                log::info!("job {id}: staged {bytes} bytes");
+            }
         }
         tracker.flush().await?;
 
@@ -108,6 +109,7 @@ impl Stage for Downloader {
             job_id: id,
             spec: job.spec,
             source_key,
+            source_url,
             attempt: 1,
         };
         self.broker.publish(topology::TRANSCODE, &next).await?;

@@ -16,6 +16,56 @@ pub fn sixty_second_video() -> &'static Path {
     })
 }
 
+/// A 60 s 640×360 video at about 2 Mbit/s with its index first (`+faststart`), like a file a
+/// CDN serves: big enough that reading all of it is clearly different from reading a clip.
+pub fn large_faststart_video() -> &'static Path {
+    static VIDEO: OnceLock<PathBuf> = OnceLock::new();
+    VIDEO.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("hopster-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("media dir");
+        let path = dir.join("large.mp4");
+        let status = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=25:duration=60",
+            ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100:duration=60",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                "2M",
+                "-g",
+                "50",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-shortest", "-movflags", "+faststart"])
+            .arg(&path)
+            .status()
+            .expect("running ffmpeg");
+        assert!(
+            status.success(),
+            "ffmpeg could not generate {}",
+            path.display()
+        );
+        path
+    })
+}
+
 /// Generates a `seconds` long test video at `path`.
 pub fn generate(path: &Path, seconds: u32) {
     let status = Command::new("ffmpeg")

@@ -5,6 +5,7 @@
 //! Content-Length).
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+use futures::StreamExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,12 +13,68 @@ use std::sync::Arc;
 pub struct SourceServer {
     pub base_url: String,
     pub requests: Arc<AtomicUsize>,
+    /// Body bytes sent by the `/ranged/` route.
+    pub ranged_bytes: Arc<std::sync::atomic::AtomicU64>,
     handle: actix_web::dev::ServerHandle,
 }
 
 struct Files {
     dir: PathBuf,
     requests: Arc<AtomicUsize>,
+    ranged_bytes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// `/ranged/{name}`: the file with single-range support (`bytes=a-b`, `bytes=a-`), counting
+/// the body bytes it sends.
+async fn ranged(
+    files: web::Data<Files>,
+    name: web::Path<String>,
+    req: actix_web::HttpRequest,
+) -> HttpResponse {
+    files.requests.fetch_add(1, Ordering::SeqCst);
+    let Ok(bytes) = tokio::fs::read(files.dir.join(name.as_str())).await else {
+        return HttpResponse::NotFound().finish();
+    };
+    let size = bytes.len() as u64;
+    let range = req
+        .headers()
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.split_once('-'))
+        .and_then(|(a, b)| {
+            let first: u64 = a.parse().ok()?;
+            let last: u64 = if b.is_empty() {
+                size.checked_sub(1)?
+            } else {
+                b.parse::<u64>().ok()?.min(size.checked_sub(1)?)
+            };
+            (first <= last).then_some((first, last))
+        });
+    let (mut response, body) = match range {
+        Some((first, last)) => {
+            let mut r = HttpResponse::PartialContent();
+            r.insert_header(("Content-Range", format!("bytes {first}-{last}/{size}")));
+            (r, bytes[first as usize..=last as usize].to_vec())
+        }
+        None => (HttpResponse::Ok(), bytes),
+    };
+    // Count what goes out in chunks, so a client that hangs up early is not charged for all.
+    let counter = files.ranged_bytes.clone();
+    let chunks: Vec<web::Bytes> = body
+        .chunks(16 * 1024)
+        .map(web::Bytes::copy_from_slice)
+        .collect();
+    let len = body.len() as u64;
+    let stream = futures::stream::iter(chunks).map(move |c| {
+        counter.fetch_add(c.len() as u64, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(c)
+    });
+    response
+        .insert_header(("Accept-Ranges", "bytes"))
+        .content_type("video/mp4")
+        .no_chunking(len)
+        .streaming(stream)
 }
 
 async fn serve(files: web::Data<Files>, name: web::Path<String>) -> HttpResponse {
@@ -87,9 +144,11 @@ impl SourceServer {
     /// Serves the files of `dir` at `{base_url}/{name}`.
     pub fn start(dir: PathBuf) -> SourceServer {
         let requests = Arc::new(AtomicUsize::new(0));
+        let ranged_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let data = web::Data::new(Files {
             dir,
             requests: requests.clone(),
+            ranged_bytes: ranged_bytes.clone(),
         });
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("binding the source server");
@@ -97,6 +156,7 @@ impl SourceServer {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .route("/ranged/{name}", web::get().to(ranged))
                 .route("/special/chunked/{name}", web::get().to(chunked))
                 .route("/special/{what}", web::get().to(special))
                 .route("/{name}", web::get().to(serve))
@@ -111,6 +171,7 @@ impl SourceServer {
         SourceServer {
             base_url,
             requests,
+            ranged_bytes,
             handle,
         }
     }

@@ -3,6 +3,7 @@
 
 use e2e::media::probe_bytes;
 use e2e::stack::{Options, Stack};
+use futures::StreamExt;
 use hopster_common::settings::Backend;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
@@ -296,5 +297,95 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_once_and_the_worker_keep
     assert_eq!(status["state"], "completed", "{status}");
     assert_eq!(stack.queue_len(topology::DEAD).await, 2);
     assert_eq!(stack.queue_len(topology::DOWNLOAD).await, 0);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clip_of_a_source_that_serves_ranges_reads_only_what_it_needs() {
+    let stack = full(Backend::S3).await;
+    std::fs::copy(
+        e2e::media::large_faststart_video(),
+        stack.media_dir.join("large.mp4"),
+    )
+    .expect("media");
+    let url = format!("{}/ranged/large.mp4", stack.source.base_url);
+    let size = std::fs::metadata(stack.media_dir.join("large.mp4"))
+        .expect("size")
+        .len();
+    let (code, job) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:50", "stop": "00:00:53"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let (status, _) = stack.wait_for_job(&id, JOB_DEADLINE).await;
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(status["progress"]["download"]["ranged"], true, "{status}");
+    let read = status["progress"]["download"]["bytes"]
+        .as_u64()
+        .expect("bytes read");
+    let sent = stack
+        .source
+        .ranged_bytes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    // 3 s of a 60 s video plus its index: far from the whole file, counted on both sides.
+    assert!(read > 0 && read * 5 < size, "read {read} of {size}");
+    assert!(sent * 5 < size, "the source sent {sent} of {size}");
+    eprintln!("FIGURE ranged clip: read {read} bytes ({:.1} %) of a {size}-byte source; the source sent {sent}", read as f64 * 100.0 / size as f64);
+    let (_, _, bytes) = bytes_of(&stack, &format!("/v1/jobs/{id}/video"), None).await;
+    let d = probe_bytes(&bytes).duration;
+    assert!((d - 3.0).abs() <= 0.05, "{d}");
+    // Nothing was staged.
+    let staged = stack
+        .store
+        .objects()
+        .list(Some(&Path::from("sources")))
+        .collect::<Vec<_>>()
+        .await;
+    assert!(staged.is_empty(), "{} staged objects", staged.len());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyframe_accuracy_copies_the_streams_and_reports_the_start_achieved() {
+    let stack = full(Backend::Fs).await;
+    for url in [
+        format!("{}/sixty.mp4", stack.source.base_url),
+        format!("{}/ranged/sixty.mp4", stack.source.base_url),
+    ] {
+        let body =
+            json!({"url": url, "start": "00:00:05.3", "stop": "00:00:08", "accuracy": "keyframe"});
+        let (code, job) = stack.post("/v1/jobs", &body).await;
+        assert_eq!(code, 202, "{job}");
+        assert_eq!(job["spec"]["accuracy"], "keyframe");
+        let id = job["id"].as_str().expect("id").to_owned();
+        let (status, _) = stack.wait_for_job(&id, JOB_DEADLINE).await;
+        assert_eq!(status["state"], "completed", "{status}");
+        // The test video has a keyframe every 2 s: the copy starts at 00:00:04.
+        assert_eq!(status["result"]["start_achieved"], "00:00:04", "{status}");
+        let (_, _, bytes) = bytes_of(&stack, &format!("/v1/jobs/{id}/video"), None).await;
+        let probed = probe_bytes(&bytes);
+        assert!(
+            (probed.duration - 4.0).abs() <= 0.1,
+            "{url}: {}",
+            probed.duration
+        );
+        assert_eq!(probed.video_codec, "h264");
+    }
+    // The same clip frame-accurate is another job.
+    let (code, job) = stack.post("/v1/jobs", &json!({"url": format!("{}/sixty.mp4", stack.source.base_url), "start": "00:00:05.3", "stop": "00:00:08"})).await;
+    assert_eq!(code, 202, "{job}");
+    let (code, body) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": "http://example.com/v.mp4", "accuracy": "smart"}),
+        )
+        .await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
     stack.stop().await;
 }

@@ -16,7 +16,7 @@ pub mod topology;
 
 pub use error::ErrorCode;
 pub use messages::{DownloadJob, JobMessage, TranscodeJob, MESSAGE_VERSION};
-pub use spec::{JobId, JobSpec, SpecError};
+pub use spec::{Accuracy, JobId, JobSpec, SpecError};
 pub use status::{JobFailure, JobResult, JobState, JobStatus};
 pub use timecode::Timecode;
 pub use topology::Topology;

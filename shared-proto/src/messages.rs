@@ -24,7 +24,12 @@ pub struct TranscodeJob {
     pub version: u32,
     pub job_id: JobId,
     pub spec: JobSpec,
+    /// Where the staged source is (or will be cached).
     pub source_key: String,
+    /// Set when the source answers Range requests and only part of it is needed: the
+    /// transcoder reads it through its guarded range proxy instead of a staged copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
     pub attempt: u32,
 }
 

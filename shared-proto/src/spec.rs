@@ -25,6 +25,28 @@ pub struct JobSpec {
     /// Clip end; `None` is the end of the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Timecode>,
+    /// How exactly the clip is cut.
+    #[serde(default, skip_serializing_if = "Accuracy::is_frame")]
+    pub accuracy: Accuracy,
+}
+
+/// How exactly a clip is cut.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accuracy {
+    /// Re-encode: the clip starts and ends on the exact frames asked for.
+    #[default]
+    Frame,
+    /// Stream copy, no re-encode: fast, but the clip starts at the keyframe at or before
+    /// `start` (the result reports the start achieved).
+    Keyframe,
+}
+
+impl Accuracy {
+    pub fn is_frame(&self) -> bool {
+        *self == Accuracy::Frame
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +163,7 @@ impl JobSpec {
             video_id,
             start,
             stop,
+            accuracy: Accuracy::Frame,
         })
     }
 
@@ -157,6 +180,10 @@ impl JobSpec {
             bound(self.start),
             bound(self.stop)
         ));
+        // Added after the first ids were handed out: only a non-default mode changes the id.
+        if self.accuracy == Accuracy::Keyframe {
+            hasher.update("accuracy=keyframe\n");
+        }
         JobId(hex(&hasher.finalize()[..16]))
     }
 
@@ -262,6 +289,23 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn keyframe_accuracy_is_a_different_job_and_frame_keeps_the_old_ids() {
+        let frame = JobSpec::new("http://h/v", None, tc("00:00:03"), tc("00:00:06")).unwrap();
+        let mut keyframe = frame.clone();
+        keyframe.accuracy = Accuracy::Keyframe;
+        assert_ne!(frame.job_id(), keyframe.job_id());
+        // The id of a frame-accurate job did not change when accuracy modes arrived.
+        assert_eq!(
+            frame.job_id().as_str(),
+            JobSpec::new("http://h/v", None, tc("00:00:03"), tc("00:00:06"))
+                .unwrap()
+                .job_id()
+                .as_str()
+        );
+        assert!(!serde_json::to_string(&frame).unwrap().contains("accuracy"));
     }
 
     #[test]

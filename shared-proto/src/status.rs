@@ -52,6 +52,9 @@ pub struct TransferProgress {
     /// The source was already staged by an earlier job of the same URL.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// Only the byte ranges the clip needs were read from the source (no full download).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ranged: bool,
 }
 
 /// ffmpeg's progress through the clip.
@@ -88,6 +91,9 @@ pub struct JobResult {
     pub width: u32,
     pub height: u32,
     pub sha256: String,
+    /// With `keyframe` accuracy: where the clip actually starts in the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_achieved: Option<Timecode>,
 }
 
 /// Why a job failed.

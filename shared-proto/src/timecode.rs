@@ -159,7 +159,9 @@ impl utoipa::PartialSchema for Timecode {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(r"^[0-9]{2}:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?$"))
-            .description(Some("HH:MM:SS with an optional fraction of up to six digits"))
+            .description(Some(
+                "HH:MM:SS with an optional fraction of up to six digits",
+            ))
             .examples(["00:01:02.5"])
             .into()
     }

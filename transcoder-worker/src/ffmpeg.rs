@@ -6,13 +6,15 @@ use shared_proto::Timecode;
 /// What to cut and where to write it.
 #[derive(Debug, Clone)]
 pub struct Cut<'a> {
-    pub input: &'a str,
+    pub input: &'a crate::probe::Input,
     /// The demuxer the probe found (`format_name`), forced so ffmpeg does not guess again.
     pub format: &'a str,
     pub output: &'a str,
     pub start: Option<Timecode>,
     /// Length of the clip; `None` runs to the end of the input.
     pub length: Option<Timecode>,
+    /// Stream copy (keyframe accuracy) instead of re-encoding.
+    pub copy: bool,
 }
 
 /// The argument vector of a frame-accurate cut to H.264/AAC mp4. `-ss` comes before `-i`, so
@@ -25,7 +27,7 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         "-loglevel",
         "error",
         "-protocol_whitelist",
-        "file",
+        cut.input.protocols,
         "-format_whitelist",
         crate::probe::DEMUXER_WHITELIST,
     ]
@@ -39,12 +41,23 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         "-f".into(),
         cut.format.into(),
         "-i".into(),
-        cut.input.into(),
+        cut.input.location.clone(),
     ]);
     if let Some(length) = cut.length {
         args.extend(["-t".into(), length.ffmpeg_arg()]);
     }
-    let rest = [
+    let crf = t.crf.to_string();
+    let codecs: &[&str] = if cut.copy {
+        // Stream copy starts at the keyframe at or before -ss; shift its negative timestamps
+        // so the clip starts at zero.
+        &["-c", "copy", "-avoid_negative_ts", "make_zero"]
+    } else {
+        &[
+            "-c:v", "libx264", "-preset", &t.preset, "-crf", &crf, "-pix_fmt", "yuv420p", "-c:a",
+            "aac", "-b:a", "128k",
+        ]
+    };
+    let maps = [
         "-map",
         "0:v:0",
         "-map",
@@ -53,26 +66,15 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         "-1",
         "-map_chapters",
         "-1",
-        "-c:v",
-        "libx264",
-        "-preset",
-        &t.preset,
-        "-crf",
-        &t.crf.to_string(),
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-movflags",
-        "+faststart",
-        "-progress",
-        "pipe:1",
-        "-nostats",
     ];
-    args.extend(rest.iter().map(|s| s.to_string()));
-    if t.threads > 0 {
+    let tail = ["-movflags", "+faststart", "-progress", "pipe:1", "-nostats"];
+    args.extend(
+        maps.iter()
+            .chain(codecs)
+            .chain(tail.iter())
+            .map(|s| s.to_string()),
+    );
+    if t.threads > 0 && !cut.copy {
         args.extend(["-threads".into(), t.threads.to_string()]);
     }
     args.extend(["-f".into(), "mp4".into(), "-y".into(), cut.output.into()]);
@@ -124,12 +126,14 @@ mod tests {
     #[test]
     fn a_clip_seeks_in_the_input_and_limits_the_output() {
         let t = TranscoderSettings::default();
+        let input = crate::probe::Input::file(std::path::Path::new("/tmp/in"));
         let cut = Cut {
-            input: "/tmp/in",
+            input: &input,
             format: "mov,mp4,m4a,3gp,3g2,mj2",
             output: "/tmp/out.mp4",
             start: Some(Timecode::parse("00:00:10").unwrap()),
             length: Some(Timecode::parse("00:00:03").unwrap()),
+            copy: false,
         };
         let args = cut_args(&cut, &t);
         let pos = |a: &str| args.iter().position(|x| x == a).unwrap();
@@ -151,17 +155,30 @@ mod tests {
             threads: 1,
             ..TranscoderSettings::default()
         };
-        let cut = Cut {
-            input: "i",
+        let input = crate::probe::Input::proxied("http://127.0.0.1:9/source".into());
+        let mut cut = Cut {
+            input: &input,
             format: "matroska,webm",
             output: "o",
             start: None,
             length: None,
+            copy: false,
         };
         let args = cut_args(&cut, &t);
         assert!(!args.contains(&"-ss".to_string()) && !args.contains(&"-t".to_string()));
         let threads = args.iter().position(|a| a == "-threads").unwrap();
         assert_eq!(args[threads + 1], "1");
+        let whitelist = args
+            .iter()
+            .position(|a| a == "-protocol_whitelist")
+            .unwrap();
+        assert_eq!(args[whitelist + 1], "http,tcp");
+        // Keyframe accuracy copies the streams: no encoder, no threads.
+        cut.copy = true;
+        let args = cut_args(&cut, &t);
+        let c = args.iter().position(|a| a == "-c").unwrap();
+        assert_eq!(args[c + 1], "copy");
+        assert!(!args.contains(&"libx264".to_string()) && !args.contains(&"-threads".to_string()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod ffmpeg;
 pub mod probe;
 pub mod process;
+mod proxy;
 mod stage;
 mod transfer;
 mod workdir;
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs the transcoder until `shutdown` fires.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (broker, store) = hopster_common::connect(&settings, "transcoder-worker").await?;
-    let stage = Transcoder::new(&settings, store.clone());
+    let stage = Transcoder::new(&settings, store.clone())?;
     Worker::new(stage, broker.clone(), store, settings.worker.clone())
         .run(settings.amqp.prefetch, shutdown)
         .await?;

@@ -59,20 +59,85 @@ impl Probe {
     }
 }
 
-/// The arguments of a probe: JSON out, only local files in.
-pub fn args(input: &str) -> Vec<String> {
+/// What ffprobe/ffmpeg read: a local file, or the range proxy's loopback URL.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub location: String,
+    /// `-protocol_whitelist`: `file` for a staged copy, `http,tcp` for the range proxy.
+    pub protocols: &'static str,
+}
+
+impl Input {
+    pub fn file(path: &std::path::Path) -> Input {
+        Input {
+            location: path.to_string_lossy().into_owned(),
+            protocols: "file",
+        }
+    }
+
+    pub fn proxied(url: String) -> Input {
+        Input {
+            location: url,
+            protocols: "http,tcp",
+        }
+    }
+}
+
+/// The arguments that find the last video keyframe at or before `at` (where a stream copy
+/// starts).
+pub fn keyframe_args(input: &Input, at: shared_proto::Timecode) -> Vec<String> {
+    let interval = format!("{}%+0.001", at.ffmpeg_arg());
     [
         "-v",
         "error",
         "-protocol_whitelist",
-        "file",
+        input.protocols,
+        "-format_whitelist",
+        DEMUXER_WHITELIST,
+        "-select_streams",
+        "v:0",
+        "-skip_frame",
+        "nokey",
+        "-show_entries",
+        "frame=pts_time",
+        "-of",
+        "csv=p=0",
+        "-read_intervals",
+        &interval,
+        &input.location,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The last keyframe time at or before `at` in ffprobe's `keyframe_args` output.
+pub fn keyframe_at_or_before(
+    output: &str,
+    at: shared_proto::Timecode,
+) -> Option<shared_proto::Timecode> {
+    output
+        .lines()
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .map(shared_proto::Timecode::from_secs_f64)
+        .filter(|t| *t <= at)
+        .max()
+}
+
+/// The arguments of a probe: JSON out, only what `input` allows in.
+pub fn args(input: &Input) -> Vec<String> {
+    [
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        input.protocols,
         "-format_whitelist",
         DEMUXER_WHITELIST,
         "-print_format",
         "json",
         "-show_format",
         "-show_streams",
-        input,
+        &input.location,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -105,13 +170,26 @@ mod tests {
 
     #[test]
     fn probing_only_opens_local_files_with_allowed_demuxers() {
-        let a = args("/tmp/x");
+        let a = args(&Input::file(std::path::Path::new("/tmp/x")));
         let after = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
         assert_eq!(after("-protocol_whitelist"), "file");
         assert!(
             !after("-format_whitelist").contains("hls")
                 && !after("-format_whitelist").contains("concat")
         );
+    }
+
+    #[test]
+    fn the_keyframe_before_a_start_is_found() {
+        let at = shared_proto::Timecode::parse("00:00:05.3").unwrap();
+        let out = "4.000000\n6.000000\n";
+        assert_eq!(
+            keyframe_at_or_before(out, at),
+            Some(shared_proto::Timecode::parse("00:00:04").unwrap())
+        );
+        assert_eq!(keyframe_at_or_before("", at), None);
+        let a = keyframe_args(&Input::proxied("http://127.0.0.1:1/source".into()), at);
+        assert!(a.contains(&"5.300000%+0.001".to_string()) && a.contains(&"http,tcp".to_string()));
     }
 
     #[test]

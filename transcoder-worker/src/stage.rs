@@ -1,20 +1,25 @@
 //! The transcode stage.
 
 use crate::ffmpeg::{self, Cut, ProgressParser};
-use crate::probe::{self, Probe};
+use crate::probe::{self, Input, Probe};
 use crate::process::{ProcessError, Runner};
+use crate::proxy::RangeProxy;
 use crate::transfer::{fetch, sha256_file, upload};
 use crate::workdir::WorkDir;
 use hopster_common::settings::{Settings, SourceSettings, TranscoderSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError};
 use hopster_common::Store;
-use shared_proto::{keys, topology, ErrorCode, JobResult, JobState, Timecode, TranscodeJob};
+use shared_proto::{
+    keys, topology, Accuracy, ErrorCode, JobResult, JobState, JobStatus, Timecode, TranscodeJob,
+};
 use std::time::Duration;
 
 const PROBE_DEADLINE: Duration = Duration::from_secs(60);
 
 pub struct Transcoder {
     store: Store,
+    /// The guarded source client, for the range proxy.
+    http: reqwest::Client,
     runner: Runner,
     settings: TranscoderSettings,
     worker: WorkerSettings,
@@ -22,22 +27,23 @@ pub struct Transcoder {
 }
 
 impl Transcoder {
-    pub fn new(settings: &Settings, store: Store) -> Self {
-        Transcoder {
+    pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
+        Ok(Transcoder {
             store,
+            http: hopster_common::source_client(settings)?,
             runner: Runner::new(settings.transcoder.max_processes),
             settings: settings.transcoder.clone(),
             worker: settings.worker.clone(),
             limits: settings.sources.clone(),
-        }
+        })
     }
 
-    async fn probe(&self, file: &str) -> Result<Probe, StageError> {
+    async fn probe(&self, input: &Input) -> Result<Probe, StageError> {
         let out = self
             .runner
             .run(
                 &self.settings.ffprobe,
-                &probe::args(file),
+                &probe::args(input),
                 PROBE_DEADLINE,
                 None,
             )
@@ -100,6 +106,7 @@ impl Stage for Transcoder {
         })?;
         let output = dir.file("clip.mp4");
         let result_key = keys::result_key(&id);
+        let mut start_achieved = None;
         let (size, sha256) = if self.store.head(&result_key).await?.is_some() {
             // An earlier try stored the result and died before finishing the status: finish
             // it from the stored object instead of transcoding again.
@@ -107,16 +114,15 @@ impl Stage for Transcoder {
             fetch(&self.store, &result_key, &output).await?;
             sha256_file(&output).await?
         } else {
-            let source = dir.file("source");
-            fetch(&self.store, &job.source_key, &source).await?;
-            self.transcode(&mut tracker, &job, &source, &output).await?;
+            start_achieved = self.cut(&mut tracker, &job, &dir, &output).await?;
             tracker.status_mut().advance(JobState::Uploading);
             tracker.status_mut().progress.transcode.percent = 100.0;
             tracker.flush().await?;
             upload(&output, &result_key, &mut tracker).await?
         };
-        let made = self.probe(path_str(&output)?).await?;
-        let result = describe(&made, result_key, size, sha256)?;
+        let made = self.probe(&Input::file(&output)).await?;
+        let mut result = describe(&made, result_key, size, sha256)?;
+        result.start_achieved = start_achieved;
         let duration = result.duration_secs;
         let completed = tracker.status_mut().complete(result);
         tracker.flush().await?;
@@ -126,21 +132,90 @@ impl Stage for Transcoder {
 }
 
 impl Transcoder {
-    /// Probes the source, checks the clip and runs ffmpeg, recording its progress. ffmpeg is
+    /// Cuts the clip from the staged copy, or through the range proxy when the downloader
+    /// found the source answers Range requests. Returns the start achieved (keyframe mode).
+    async fn cut(
+        &self,
+        tracker: &mut JobTracker,
+        job: &TranscodeJob,
+        dir: &WorkDir,
+        output: &std::path::Path,
+    ) -> Result<Option<Timecode>, StageError> {
+        let Some(url) = &job.source_url else {
+            let source = dir.file("source");
+            fetch(&self.store, &job.source_key, &source).await?;
+            return self
+                .transcode(tracker, job, &Input::file(&source), output)
+                .await;
+        };
+        let proxy = RangeProxy::start(self.http.clone(), url.clone(), self.limits.max_bytes)
+            .await
+            .map_err(|e| {
+                StageError::retry(
+                    ErrorCode::TranscodeFailed,
+                    format!("starting the range proxy: {e}"),
+                )
+            })?;
+        let cut = self
+            .transcode(tracker, job, &Input::proxied(proxy.url.clone()), output)
+            .await;
+        let progress = &mut tracker.status_mut().progress.download;
+        JobStatus::record_transfer(progress, proxy.bytes(), None);
+        progress.percent = Some(100.0);
+        progress.ranged = true;
+        log::info!(
+            "job {}: read {} bytes of the source by range",
+            job.job_id,
+            proxy.bytes()
+        );
+        match (cut, proxy.upstream_error()) {
+            (Ok(start), _) => Ok(start),
+            // ffmpeg failed because the source did: that is the source's failure, not the media's.
+            (Err(_), Some(why)) if why.contains("only public addresses") => {
+                Err(StageError::abort(ErrorCode::SourceForbidden, why))
+            }
+            (Err(_), Some(why)) if why.contains("limit of") => {
+                Err(StageError::abort(ErrorCode::SourceTooLarge, why))
+            }
+            (Err(_), Some(why)) => Err(StageError::retry(ErrorCode::SourceUnreachable, why)),
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Probes the input, checks the clip and runs ffmpeg, recording its progress. ffmpeg is
     /// killed when it passes its deadline or reports no progress for the stall timeout.
     async fn transcode(
         &self,
         tracker: &mut JobTracker,
         job: &TranscodeJob,
-        source: &std::path::Path,
+        input: &Input,
         output: &std::path::Path,
-    ) -> Result<(), StageError> {
+    ) -> Result<Option<Timecode>, StageError> {
         let id = &job.job_id;
-        let probe = self.probe(path_str(source)?).await?;
+        let probe = self.probe(input).await?;
         let clip = check_clip(&probe, job, &self.limits)?;
         log::info!("job {id}: transcoding {} from {}", clip.length, clip.start);
+        let copy = job.spec.accuracy == Accuracy::Keyframe;
+        let start_achieved = match (copy, job.spec.start) {
+            (true, Some(start)) => {
+                let out = self
+                    .runner
+                    .run(
+                        &self.settings.ffprobe,
+                        &probe::keyframe_args(input, start),
+                        PROBE_DEADLINE,
+                        None,
+                    )
+                    .await
+                    .map_err(|e| StageError::retry(ErrorCode::TranscodeFailed, e.to_string()))?;
+                Some(probe::keyframe_at_or_before(&out, start).unwrap_or(start))
+            }
+            (true, None) => Some(Timecode::ZERO),
+            (false, _) => None,
+        };
         let cut = Cut {
-            input: path_str(source)?,
+            input,
+            copy,
             format: &probe.format.format_name,
             output: path_str(output)?,
             start: Some(clip.start),
@@ -187,7 +262,7 @@ impl Transcoder {
             ),
             other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
         })?;
-        Ok(())
+        Ok(start_achieved)
     }
 }
 
@@ -209,6 +284,7 @@ fn describe(made: &Probe, key: String, size: u64, sha256: String) -> Result<JobR
         width: video.width.unwrap_or(0),
         height: video.height.unwrap_or(0),
         sha256,
+        start_achieved: None,
     })
 }
 
@@ -308,6 +384,7 @@ mod tests {
             job_id: spec.job_id(),
             spec,
             source_key: "k".into(),
+            source_url: None,
             attempt: 1,
         }
     }

@@ -82,6 +82,7 @@ async fn fixture(name: &str) -> Fixture {
         job_id: spec.job_id(),
         spec,
         source_key,
+        source_url: None,
         attempt: 1,
     };
     Fixture {
@@ -103,6 +104,7 @@ fn fake_ffmpeg(dir: &std::path::Path, script: &str) -> String {
 async fn a_clip_is_cut_stored_and_described() {
     let f = fixture("ok").await;
     Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
         .handle(f.job.clone())
         .await
         .unwrap();
@@ -142,6 +144,7 @@ async fn a_stalled_ffmpeg_is_killed_and_the_try_is_retried() {
     f.settings.transcoder.stall_timeout_secs = 1;
     let started = std::time::Instant::now();
     let err = Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
         .handle(f.job.clone())
         .await
         .unwrap_err();
@@ -173,6 +176,7 @@ async fn a_stored_result_is_finished_without_transcoding_again() {
     let mut f = fixture("redelivered").await;
     // A first try completes...
     Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
         .handle(f.job.clone())
         .await
         .unwrap();
@@ -192,6 +196,7 @@ async fn a_stored_result_is_finished_without_transcoding_again() {
     // The redelivered message must not run ffmpeg (it would fail) and must finish the job.
     f.settings.transcoder.ffmpeg = fake_ffmpeg(&f.dir, "exit 1");
     Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
         .handle(f.job.clone())
         .await
         .unwrap();
@@ -208,6 +213,7 @@ async fn ffmpeg_that_fails_on_the_input_fails_the_job_permanently() {
         "echo 'Invalid data found when processing input' >&2; exit 1",
     );
     match Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
         .handle(f.job.clone())
         .await
     {

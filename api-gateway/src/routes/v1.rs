@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use shared_proto::spec::{parse_bound, url_for_video_id};
-use shared_proto::{ErrorCode, JobSpec, JobState, JobStatus};
+use shared_proto::{Accuracy, ErrorCode, JobSpec, JobState, JobStatus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/jobs", web::post().to(create))
@@ -75,7 +75,20 @@ pub(crate) async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let obj = body::json_object(payload, state.max_body_bytes).await?;
-    body::only_fields(&obj, &["url", "video_id", "start", "stop"])?;
+    body::only_fields(&obj, &["url", "video_id", "start", "stop", "accuracy"])?;
+    let accuracy = match body::string_field(&obj, "accuracy")?.as_deref() {
+        None | Some("frame") => Accuracy::Frame,
+        Some("keyframe") => Accuracy::Keyframe,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "`accuracy` must be `frame` or `keyframe`, not `{}`",
+                    other.chars().take(40).collect::<String>()
+                ),
+            ))
+        }
+    };
     let url = body::string_field(&obj, "url")?;
     let video_id = body::string_field(&obj, "video_id")?;
     let start = parse_bound("start", body::string_field(&obj, "start")?.as_deref())?;
@@ -90,7 +103,8 @@ pub(crate) async fn create(
             ))
         }
     };
-    let spec = JobSpec::new(&url, video_id, start, stop)?;
+    let mut spec = JobSpec::new(&url, video_id, start, stop)?;
+    spec.accuracy = accuracy;
     let (status, submitted) = jobs::submit(&state, spec).await?;
     let view = JobView::from(status);
     let mut response = match submitted {

@@ -2,7 +2,7 @@
 //! checked where they resolve, and redirects are capped.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers
 
-use downloader_worker::guard::{redirect_policy, refusal, system_lookup, GuardedResolver};
+use hopster_common::guard::{redirect_policy, refusal, system_lookup, GuardedResolver};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
