@@ -29,6 +29,7 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
         Created::Existing(existing) if existing.state == JobState::Failed => {
             state.store.put_status(&fresh).await?;
             queue(state, &fresh, false).await?;
+            state.hot.put(&fresh);
             log::info!("job {}: failed before; queued again", fresh.id);
             Ok((fresh, Submitted::New))
         }
@@ -95,7 +96,12 @@ pub async fn find(state: &AppState, id: &str) -> Result<JobStatus, ApiError> {
         )
     };
     let id = JobId::parse(id).ok_or_else(unknown)?;
-    state.store.status(&id).await?.ok_or_else(unknown)
+    if let Some(status) = state.hot.get(&id) {
+        return Ok(status);
+    }
+    let status = state.store.status(&id).await?.ok_or_else(unknown)?;
+    state.hot.put(&status);
+    Ok(status)
 }
 
 fn truncate(s: &str) -> String {

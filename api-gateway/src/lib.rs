@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+mod hot;
 mod jobs;
 pub mod openapi;
 mod range;

@@ -22,6 +22,8 @@ pub struct AppState {
     pub allow_private_networks: bool,
     /// `sources.max_clip_secs`.
     pub max_clip_secs: u64,
+    /// Recently read statuses.
+    pub hot: std::sync::Arc<crate::hot::HotStatus>,
 }
 
 /// A bound, not yet running gateway.
@@ -50,6 +52,7 @@ impl Application {
             max_body_bytes: settings.gateway.max_body_bytes,
             allow_private_networks: settings.downloader.allow_private_networks,
             max_clip_secs: settings.sources.max_clip_secs,
+            hot: Default::default(),
         };
         let keys = crate::auth::ApiKeys::new(&settings.auth.api_keys);
         if !keys.is_enabled() {
