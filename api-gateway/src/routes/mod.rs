@@ -3,6 +3,7 @@
 mod body;
 pub(crate) mod health;
 pub(crate) mod seed;
+mod ui;
 pub(crate) mod v1;
 
 pub(crate) use v1::JobView;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     seed::configure(cfg);
     health::configure(cfg);
     crate::openapi::configure(cfg);
+    ui::configure(cfg);
     cfg.default_service(web::to(unknown_route));
 }
 
