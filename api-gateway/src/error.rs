@@ -59,7 +59,9 @@ impl ResponseError for ApiError {
         match self.code {
             ErrorCode::UnknownJob | ErrorCode::UnknownRoute => StatusCode::NOT_FOUND,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::NotReady | ErrorCode::JobFailed => StatusCode::CONFLICT,
+            ErrorCode::NotReady | ErrorCode::JobFailed | ErrorCode::JobFinished => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::StoreUnavailable | ErrorCode::BrokerUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE

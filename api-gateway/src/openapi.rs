@@ -105,6 +105,7 @@ pub struct Message {
         crate::routes::v1::create,
         crate::routes::v1::list,
         crate::routes::v1::show,
+        crate::routes::v1::cancel,
         crate::routes::v1::video,
         crate::routes::seed::welcome,
         crate::routes::seed::schedule,

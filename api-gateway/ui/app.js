@@ -381,6 +381,8 @@
       play: q('.play'),
       download: q('.download'),
       copy: q('.copy'),
+      cancelBox: q('.job-cancel'),
+      cancel: q('.cancel'),
       player: q('.job-player'),
       idText: q('.job-id'),
     };
@@ -391,6 +393,7 @@
     row.play.setAttribute('aria-expanded', 'false');
     row.play.addEventListener('click', () => togglePlayer(row));
     row.copy.addEventListener('click', () => copyLink(row));
+    row.cancel.addEventListener('click', () => cancelJob(row));
     row.idText.textContent = `Job ${id}`;
     return row;
   }
@@ -443,6 +446,8 @@
       row.result.textContent = parts.join(' · ');
     }
     row.actions.hidden = !done;
+    row.cancelBox.hidden = TERMINAL.has(job.state);
+    row.cancel.setAttribute('aria-label', `Cancel ${name} ${rangeText(spec)}`);
     if (done) {
       const href = videoUrl(job);
       if (row.download.getAttribute('href') !== href) row.download.setAttribute('href', href);
@@ -502,6 +507,18 @@
     const playing = video.play();
     // Refused autoplay or a load error: the controls and the error note remain.
     if (playing) playing.catch(() => {});
+  }
+
+  /** `DELETE /v1/jobs/{id}`: the job stops (ffmpeg is killed) and leaves nothing behind. */
+  async function cancelJob(row) {
+    row.cancel.disabled = true;
+    const r = await api('DELETE', `/v1/jobs/${encodeURIComponent(row.id)}`);
+    row.cancel.disabled = false;
+    if (r.status === 200 && r.data) {
+      updateRow(row, r.data);
+    } else if (r.error) {
+      announce(`Could not cancel: ${errorText(r.error)}`);
+    }
   }
 
   async function copyLink(row) {

@@ -17,6 +17,8 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("store request failed: {0}")]
     Request(#[source] object_store::Error),
+    #[error("job {0} was cancelled")]
+    Cancelled(JobId),
     #[error("status document of job {id} is not valid JSON: {source}")]
     CorruptStatus {
         id: JobId,
@@ -36,7 +38,7 @@ impl StoreError {
                     | object_store::Error::NotSupported { .. }
                     | object_store::Error::NotImplemented { .. }
             ),
-            StoreError::CorruptStatus { .. } => false,
+            StoreError::CorruptStatus { .. } | StoreError::Cancelled(_) => false,
         }
     }
 }

@@ -58,8 +58,13 @@ impl JobTracker {
         &mut self.status
     }
 
-    /// Writes now.
+    /// Writes now — unless the job was cancelled meanwhile (`StoreError::Cancelled`): the
+    /// cancel wins, and the caller stops its work.
     pub async fn flush(&mut self) -> Result<(), StoreError> {
+        let current = self.store.status(&self.status.id).await?;
+        if current.is_some_and(|s| s.state == shared_proto::JobState::Cancelled) {
+            return Err(StoreError::Cancelled(self.status.id.clone()));
+        }
         self.status.updated_at_ms = crate::now_ms();
         self.store.put_status(&self.status).await?;
         self.last_write = Some(Instant::now());

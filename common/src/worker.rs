@@ -30,6 +30,9 @@ pub enum StageError {
     /// out the job fails with `code`.
     #[error("{code} (transient): {message}")]
     Retry { code: ErrorCode, message: String },
+    /// The job was cancelled while the stage worked: stop, leave nothing behind, ack.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl StageError {
@@ -49,7 +52,9 @@ impl StageError {
 
 impl From<StoreError> for StageError {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() {
+        if matches!(e, StoreError::Cancelled(_)) {
+            StageError::Cancelled
+        } else if e.is_transient() {
             StageError::retry(ErrorCode::StoreUnavailable, e.to_string())
         } else {
             StageError::abort(ErrorCode::Internal, e.to_string())
@@ -86,6 +91,8 @@ pub enum Outcome {
     Failed(ErrorCode),
     /// The message could not be read; it is in the dead-letter queue.
     DeadLettered(String),
+    /// The job was cancelled; the work stopped.
+    Cancelled,
 }
 
 /// A stage bound to its broker and store.
@@ -146,6 +153,10 @@ impl<S: Stage> Worker<S> {
         let attempt = message.attempt().max(1);
         match self.stage.handle(message).await {
             Ok(()) => Ok(Outcome::Done),
+            Err(StageError::Cancelled) => {
+                log::info!("job {id}: cancelled during {}; stopped", S::KEY);
+                Ok(Outcome::Cancelled)
+            }
             Err(StageError::Abort { code, message }) => {
                 log::info!("job {id}: {} failed permanently: {code}: {message}", S::KEY);
                 self.fail(&id, code, message).await?;

@@ -38,6 +38,7 @@ fn routes() -> Vec<(&'static str, String, &'static str, bool)> {
         ("POST", "/v1/jobs".into(), "/v1/jobs", false),
         ("GET", "/v1/jobs".into(), "/v1/jobs", false),
         ("GET", format!("/v1/jobs/{JOB}"), "/v1/jobs/{id}", false),
+        ("DELETE", format!("/v1/jobs/{JOB}"), "/v1/jobs/{id}", false),
         (
             "GET",
             format!("/v1/jobs/{JOB}/video"),

@@ -389,3 +389,116 @@ async fn keyframe_accuracy_copies_the_streams_and_reports_the_start_achieved() {
     );
     stack.stop().await;
 }
+
+/// ffmpeg processes working on `job` (their work directory carries the job id).
+fn ffmpeg_pids_of(job: &str) -> Vec<String> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.starts_with("ffmpeg ") && text.contains(&format!("hopster-{job}")) {
+            pids.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    pids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_a_running_job_kills_ffmpeg_and_leaves_no_output() {
+    let stack = Stack::spawn_with(
+        Options {
+            backend: Backend::Fs,
+            workers: true,
+        },
+        |s| {
+            s.transcoder.preset = "veryslow".into();
+            s.transcoder.threads = 1;
+        },
+    )
+    .await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (_, job) = stack.post("/v1/jobs", &json!({"url": url})).await;
+    let id = job["id"].as_str().expect("id").to_owned();
+    stack
+        .wait_until(JOB_DEADLINE, "the middle of the transcode", || async {
+            let (_, s) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+            s["progress"]["transcode"]["percent"]
+                .as_f64()
+                .unwrap_or(0.0)
+                >= 5.0
+                && !ffmpeg_pids_of(&id).is_empty()
+        })
+        .await;
+    let asked = std::time::Instant::now();
+    let r = stack
+        .http
+        .delete(stack.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["state"], "cancelled");
+    stack
+        .wait_until(Duration::from_secs(5), "ffmpeg to be killed", || async {
+            ffmpeg_pids_of(&id).is_empty()
+        })
+        .await;
+    eprintln!(
+        "FIGURE cancel: ffmpeg gone {:?} after DELETE",
+        asked.elapsed()
+    );
+    // No output, no work directory, and the job stays cancelled.
+    stack
+        .wait_until(
+            Duration::from_secs(10),
+            "the work directory to go",
+            || async {
+                !std::fs::read_dir(std::env::temp_dir())
+                    .expect("tmp")
+                    .flatten()
+                    .any(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with(&format!("hopster-{id}"))
+                    })
+            },
+        )
+        .await;
+    let results = stack
+        .store
+        .objects()
+        .list(Some(&Path::from("results")))
+        .collect::<Vec<_>>()
+        .await;
+    assert!(results.is_empty(), "no result is stored");
+    let (_, status) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(status["state"], "cancelled", "{status}");
+    // Cancelling again is fine; a finished job cannot be cancelled.
+    let again = stack
+        .http
+        .delete(stack.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(again.status().as_u16(), 200);
+    let (_, done) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:01", "stop": "00:00:02", "accuracy": "keyframe"}),
+        )
+        .await;
+    let done_id = done["id"].as_str().expect("id").to_owned();
+    let (status, _) = stack.wait_for_job(&done_id, JOB_DEADLINE).await;
+    assert_eq!(status["state"], "completed");
+    let r = stack
+        .http
+        .delete(stack.url(&format!("/v1/jobs/{done_id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 409);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "job_finished");
+    stack.stop().await;
+}

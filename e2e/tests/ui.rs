@@ -201,6 +201,10 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
         "{result}"
     );
     // The page's job is the API's job, and the file it downloaded is the 2 s clip.
+    // The job cancelled from the page really is cancelled on the server.
+    let cancelled = result["cancelled_job"].as_str().expect("a cancelled job");
+    let (_, status) = stack.get_json(&format!("/v1/jobs/{cancelled}")).await;
+    assert_eq!(status["state"], "cancelled", "{status}");
     let id = result["job_id"].as_str().expect("a job id");
     let (code, job) = stack.get_json(&format!("/v1/jobs/{id}")).await;
     assert_eq!((code, job["state"].as_str()), (200, Some("completed")));

@@ -223,12 +223,28 @@ async function main() {
     assert.equal(copied, `${BASE}/v1/jobs/${id}/video`);
     log('link copied');
 
+    // A running job can be cancelled from its row.
+    const known = await page.evaluate(() => [...document.querySelectorAll('#jobs li.job')].map((li) => li.dataset.id));
+    await page.fill('#start', '');
+    await page.fill('#stop', '');
+    await page.click('#submit');
+    const longId = await newestJobId(page, known);
+    const longRow = page.locator(`#jobs li.job[data-id="${longId}"]`);
+    await waitFor('the long job to transcode', 60_000,
+      async () => (await longRow.getAttribute('data-state')) === 'transcoding');
+    await longRow.locator('button.cancel').click();
+    await waitFor('the row to show cancelled', 10_000,
+      async () => (await longRow.getAttribute('data-state')) === 'cancelled');
+    assert.ok(await longRow.locator('button.cancel').isHidden(), 'no cancel button on a cancelled job');
+    result.cancelled_job = longId;
+    log(`cancelled ${longId}`);
+
     // A job that fails shows its error in words, with the code.
     await page.fill('#source', 'nosuchvideo');
     await page.fill('#start', '');
     await page.fill('#stop', '');
     await page.press('#source', 'Enter');
-    const failedId = await newestJobId(page, [id]);
+    const failedId = await newestJobId(page, [id, longId]);
     const failed = page.locator(`#jobs li.job[data-id="${failedId}"]`);
     await failed.locator('.job-error').waitFor({ state: 'visible', timeout: 60_000 });
     assert.equal(await failed.getAttribute('data-state'), 'failed');

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     NotReady,
     /// The job failed; its status carries the reason.
     JobFailed,
+    /// The job already completed or failed, so it cannot be cancelled.
+    JobFinished,
     /// The source answered 404 or 410.
     SourceNotFound,
     /// The source refused the request (another 4xx) or could not be reached after retries.
@@ -61,7 +63,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::MissingSource,
@@ -78,6 +80,7 @@ impl ErrorCode {
         ErrorCode::UnknownJob,
         ErrorCode::NotReady,
         ErrorCode::JobFailed,
+        ErrorCode::JobFinished,
         ErrorCode::SourceNotFound,
         ErrorCode::SourceUnreachable,
         ErrorCode::SourceTooLarge,
@@ -107,6 +110,7 @@ impl ErrorCode {
             ErrorCode::UnknownJob => "unknown_job",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::JobFailed => "job_failed",
+            ErrorCode::JobFinished => "job_finished",
             ErrorCode::SourceNotFound => "source_not_found",
             ErrorCode::SourceUnreachable => "source_unreachable",
             ErrorCode::SourceTooLarge => "source_too_large",

@@ -157,6 +157,17 @@ impl JobStatus {
         true
     }
 
+    /// Cancels the job unless it already completed or failed; cancelling twice is fine.
+    pub fn cancel(&mut self) -> bool {
+        match self.state {
+            JobState::Completed | JobState::Failed => false,
+            _ => {
+                self.state = JobState::Cancelled;
+                true
+            }
+        }
+    }
+
     /// Ends the job as failed, unless it already ended.
     pub fn fail(&mut self, code: ErrorCode, message: impl Into<String>) -> bool {
         if self.state.is_terminal() {

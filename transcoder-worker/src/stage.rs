@@ -7,8 +7,10 @@ use crate::proxy::RangeProxy;
 use crate::transfer::{fetch, sha256_file, upload};
 use crate::workdir::WorkDir;
 use hopster_common::settings::{Settings, SourceSettings, TranscoderSettings, WorkerSettings};
+use hopster_common::store::StoreError;
 use hopster_common::worker::{JobTracker, Stage, StageError};
 use hopster_common::Store;
+use object_store::ObjectStoreExt;
 use shared_proto::{
     keys, topology, Accuracy, ErrorCode, JobResult, JobState, JobStatus, Timecode, TranscodeJob,
 };
@@ -121,11 +123,21 @@ impl Stage for Transcoder {
             upload(&output, &result_key, &mut tracker).await?
         };
         let made = self.probe(&Input::file(&output)).await?;
-        let mut result = describe(&made, result_key, size, sha256)?;
+        let mut result = describe(&made, result_key.clone(), size, sha256)?;
         result.start_achieved = start_achieved;
         let duration = result.duration_secs;
         let completed = tracker.status_mut().complete(result);
-        tracker.flush().await?;
+        if let Err(e) = tracker.flush().await {
+            if matches!(e, StoreError::Cancelled(_)) {
+                // Cancelled at the last moment: the result must not outlive the job.
+                let _ = self
+                    .store
+                    .objects()
+                    .delete(&object_store::path::Path::from(result_key.as_str()))
+                    .await;
+            }
+            return Err(e.into());
+        }
         log::info!("job {id}: completed ({size} bytes, {duration:.3} s, recorded: {completed})");
         Ok(())
     }
@@ -239,8 +251,11 @@ impl Transcoder {
                     Ok(Some(line)) => {
                         if let Some(tick) = parser.push(&line) {
                             tracker.status_mut().record_transcode(tick.out_time, clip.length, tick.speed);
-                            if let Err(e) = tracker.flush_throttled().await {
-                                log::warn!("job {id}: progress write failed: {e}");
+                            match tracker.flush_throttled().await {
+                                // Returning drops `run`, which kills ffmpeg.
+                                Err(StoreError::Cancelled(_)) => return Err(StageError::Cancelled),
+                                Err(e) => log::warn!("job {id}: progress write failed: {e}"),
+                                Ok(()) => {}
                             }
                         }
                     }

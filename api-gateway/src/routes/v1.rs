@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/jobs", web::post().to(create))
         .route("/v1/jobs", web::get().to(list))
         .route("/v1/jobs/{id}", web::get().to(show))
+        .route("/v1/jobs/{id}", web::delete().to(cancel))
         .route("/v1/jobs/{id}/video", web::get().to(video));
 }
 
@@ -180,6 +181,43 @@ pub(crate) async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let status = jobs::find(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(JobView::from(status)))
+}
+
+/// `DELETE /v1/jobs/{id}`: cancels a queued or running job. The workers notice within about
+/// a second (their next progress write), stop (killing ffmpeg) and leave no output behind;
+/// a message for it that arrives later is dropped.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "v1",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job, now cancelled (also when it already was)", body = JobView),
+        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`job_finished`: it already completed or failed", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn cancel(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut status = jobs::find(&state, &id).await?;
+    // Read the store, not the hot copy: the decision must see the latest state.
+    if let Some(fresh) = state.store.status(&status.id).await? {
+        status = fresh;
+    }
+    if !status.cancel() {
+        return Err(ApiError::new(
+            ErrorCode::JobFinished,
+            format!(
+                "the job already {}; only queued or running jobs can be cancelled",
+                status.state.as_str()
+            ),
+        ));
+    }
+    status.updated_at_ms = hopster_common::now_ms();
+    state.store.put_status(&status).await?;
+    state.hot.put(&status);
+    log::info!("job {}: cancelled", status.id);
     Ok(HttpResponse::Ok().json(JobView::from(status)))
 }
 
