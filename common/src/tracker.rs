@@ -25,6 +25,30 @@ impl JobTracker {
         }
     }
 
+    /// Loads the job for a stage's try and [`JobTracker::begin`]s it; `None` (logged) when
+    /// there is nothing to do: no such job, or `done(state)` says an earlier delivery already
+    /// took it further (or it ended).
+    pub async fn resume(
+        store: Store,
+        id: &shared_proto::JobId,
+        state: JobState,
+        attempt: u32,
+        settings: &WorkerSettings,
+        done: impl Fn(JobState) -> bool,
+    ) -> Result<Option<JobTracker>, StoreError> {
+        let Some(status) = store.status(id).await? else {
+            log::warn!("job {id}: no status document; dropping the message");
+            return Ok(None);
+        };
+        if status.state.is_terminal() || done(status.state) {
+            log::info!("job {id}: already {}; nothing to do", status.state.as_str());
+            return Ok(None);
+        }
+        JobTracker::begin(store, status, state, attempt, settings)
+            .await
+            .map(Some)
+    }
+
     /// Starts a stage's try: moves the job to `state`, records the try and this worker,
     /// and writes that at once so the job shows who has it.
     pub async fn begin(

@@ -42,27 +42,20 @@ impl Stage for Downloader {
 
     async fn handle(&self, job: DownloadJob) -> Result<(), StageError> {
         let id = job.job_id.clone();
-        let Some(status) = self.store.status(&id).await? else {
-            log::warn!("job {id}: no status document; dropping the download message");
-            return Ok(());
-        };
         // Past downloading means an earlier delivery of this message already handed the job
         // on (and crashed before its ack): publishing again would transcode twice.
-        if status.state.is_terminal() || status.state > JobState::Downloading {
-            log::info!(
-                "job {id}: already {}; nothing to download",
-                status.state.as_str()
-            );
-            return Ok(());
-        }
-        let mut tracker = JobTracker::begin(
+        let resumed = JobTracker::resume(
             self.store.clone(),
-            status,
+            &id,
             JobState::Downloading,
             job.attempt,
             &self.worker,
+            |state| state > JobState::Downloading,
         )
         .await?;
+        let Some(mut tracker) = resumed else {
+            return Ok(());
+        };
 
         let source_key = keys::source_key(&job.spec.url);
         let mut source_url = None;

@@ -80,25 +80,18 @@ impl Stage for Transcoder {
 
     async fn handle(&self, job: TranscodeJob) -> Result<(), StageError> {
         let id = job.job_id.clone();
-        let Some(status) = self.store.status(&id).await? else {
-            log::warn!("job {id}: no status document; dropping the transcode message");
-            return Ok(());
-        };
-        if status.state.is_terminal() {
-            log::info!(
-                "job {id}: already {}; nothing to transcode",
-                status.state.as_str()
-            );
-            return Ok(());
-        }
-        let mut tracker = JobTracker::begin(
+        let resumed = JobTracker::resume(
             self.store.clone(),
-            status,
+            &id,
             JobState::Transcoding,
             job.attempt,
             &self.worker,
+            |_| false,
         )
         .await?;
+        let Some(mut tracker) = resumed else {
+            return Ok(());
+        };
 
         let dir = WorkDir::create(self.settings.work_dir.as_deref(), id.as_str()).map_err(|e| {
             StageError::retry(
