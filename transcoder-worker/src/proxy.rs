@@ -11,8 +11,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Largest request head accepted from ffmpeg.
 const MAX_HEAD: usize = 16 * 1024;
-/// Bytes fetched from the source per upstream request.
+/// Bytes fetched by the first upstream request of a read; each next one doubles, up to
+/// [`MAX_WINDOW`]: a short read (an index, a probe) costs little, a long sequential read few
+/// round trips.
 const WINDOW: u64 = 128 * 1024;
+const MAX_WINDOW: u64 = 4 * 1024 * 1024;
 /// Send buffer of the sockets to ffmpeg: small, so the proxy cannot run far ahead of what
 /// ffmpeg actually reads (accepted sockets inherit it from the listener).
 const SEND_BUFFER: u32 = 64 * 1024;
@@ -241,14 +244,16 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
         return;
     }
     let mut next = first + WINDOW;
+    let mut size = WINDOW;
     while next <= last {
-        let Some(response) = window(&shared, next, (next + WINDOW - 1).min(last)).await else {
+        size = (size * 2).min(MAX_WINDOW);
+        let Some(response) = window(&shared, next, (next + size - 1).min(last)).await else {
             return;
         };
         if !forward(&mut socket, &shared, response).await {
             return;
         }
-        next += WINDOW;
+        next += size;
     }
 }
 
