@@ -102,20 +102,28 @@ impl Stage for Transcoder {
         let output = dir.file("clip.mp4");
         let result_key = keys::result_key(&id);
         let mut start_achieved = None;
-        let (size, sha256) = if self.store.head(&result_key).await?.is_some() {
+        let output_input = Input::file(&output);
+        let ((size, sha256), made) = if self.store.head(&result_key).await?.is_some() {
             // An earlier try stored the result and died before finishing the status: finish
             // it from the stored object instead of transcoding again.
             log::info!("job {id}: result already stored; finishing its status");
             fetch(&self.store, &result_key, &output).await?;
-            sha256_file(&output).await?
+            (
+                sha256_file(&output).await?,
+                self.probe(&output_input).await?,
+            )
         } else {
             start_achieved = self.cut(&mut tracker, &job, &dir, &output).await?;
             tracker.status_mut().advance(JobState::Uploading);
             tracker.status_mut().progress.transcode.percent = 100.0;
             tracker.flush().await?;
-            upload(&output, &result_key, &mut tracker).await?
+            // Describing the clip and storing it are independent: do both at once.
+            let (uploaded, made) = tokio::join!(
+                upload(&output, &result_key, &mut tracker),
+                self.probe(&output_input)
+            );
+            (uploaded?, made?)
         };
-        let made = self.probe(&Input::file(&output)).await?;
         let mut result = describe(&made, result_key.clone(), size, sha256)?;
         result.start_achieved = start_achieved;
         let duration = result.duration_secs;
@@ -201,22 +209,30 @@ impl Transcoder {
         let clip = check_clip(&probe, job, &self.limits)?;
         log::info!("job {id}: transcoding {} from {}", clip.length, clip.start);
         let copy = job.spec.accuracy == Accuracy::Keyframe;
-        let start_achieved = match (copy, job.spec.start) {
-            (true, Some(start)) => {
-                let out = self
-                    .runner
-                    .run(
-                        &self.settings.ffprobe,
-                        &probe::keyframe_args(input, start),
-                        PROBE_DEADLINE,
-                        None,
-                    )
-                    .await
-                    .map_err(|e| StageError::retry(ErrorCode::TranscodeFailed, e.to_string()))?;
-                Some(probe::keyframe_at_or_before(&out, start).unwrap_or(start))
+        // In keyframe mode the start achieved is the keyframe at or before `start`; finding it
+        // is a probe of its own, run while ffmpeg copies.
+        let keyframe = async {
+            match (copy, job.spec.start) {
+                (true, Some(start)) => {
+                    let out = self
+                        .runner
+                        .run(
+                            &self.settings.ffprobe,
+                            &probe::keyframe_args(input, start),
+                            PROBE_DEADLINE,
+                            None,
+                        )
+                        .await
+                        .map_err(|e| {
+                            StageError::retry(ErrorCode::TranscodeFailed, e.to_string())
+                        })?;
+                    Ok(Some(
+                        probe::keyframe_at_or_before(&out, start).unwrap_or(start),
+                    ))
+                }
+                (true, None) => Ok(Some(Timecode::ZERO)),
+                (false, _) => Ok(None),
             }
-            (true, None) => Some(Timecode::ZERO),
-            (false, _) => None,
         };
         let cut = Cut {
             input,
@@ -234,43 +250,47 @@ impl Transcoder {
             self.deadline(clip.length),
             Some(tx),
         );
-        tokio::pin!(run);
         let stall = Duration::from_secs(self.settings.stall_timeout_secs.max(1));
         let mut parser = ProgressParser::default();
-        let ran = loop {
-            tokio::select! {
-                ran = &mut run => break ran,
-                line = tokio::time::timeout(stall, rx.recv()) => match line {
-                    Ok(Some(line)) => {
-                        if let Some(tick) = parser.push(&line) {
-                            tracker.status_mut().record_transcode(tick.out_time, clip.length, tick.speed);
-                            match tracker.flush_throttled().await {
-                                // Returning drops `run`, which kills ffmpeg.
-                                Err(StoreError::Cancelled(_)) => return Err(StageError::Cancelled),
-                                Err(e) => log::warn!("job {id}: progress write failed: {e}"),
-                                Ok(()) => {}
+        // Owns `run`: returning from this block drops it, which kills ffmpeg.
+        let encode = async move {
+            tokio::pin!(run);
+            let ran = loop {
+                tokio::select! {
+                    ran = &mut run => break ran,
+                    line = tokio::time::timeout(stall, rx.recv()) => match line {
+                        Ok(Some(line)) => {
+                            if let Some(tick) = parser.push(&line) {
+                                tracker.status_mut().record_transcode(tick.out_time, clip.length, tick.speed);
+                                match tracker.flush_throttled().await {
+                                    Err(StoreError::Cancelled(_)) => return Err(StageError::Cancelled),
+                                    Err(e) => log::warn!("job {id}: progress write failed: {e}"),
+                                    Ok(()) => {}
+                                }
                             }
                         }
-                    }
-                    Ok(None) => break (&mut run).await,
-                    // Returning drops `run`, which kills ffmpeg.
-                    Err(_) => {
-                        return Err(StageError::retry(
-                            ErrorCode::TranscodeFailed,
-                            format!("ffmpeg reported no progress for {stall:?} and was killed"),
-                        ))
-                    }
-                },
-            }
+                        Ok(None) => break (&mut run).await,
+                        Err(_) => {
+                            return Err(StageError::retry(
+                                ErrorCode::TranscodeFailed,
+                                format!("ffmpeg reported no progress for {stall:?} and was killed"),
+                            ))
+                        }
+                    },
+                }
+            };
+            ran.map_err(|e| match e {
+                ProcessError::Failed { stderr, .. } => StageError::abort(
+                    ErrorCode::TranscodeFailed,
+                    format!("ffmpeg failed: {stderr}"),
+                ),
+                other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
+            })?;
+            Ok::<(), StageError>(())
         };
-        ran.map_err(|e| match e {
-            ProcessError::Failed { stderr, .. } => StageError::abort(
-                ErrorCode::TranscodeFailed,
-                format!("ffmpeg failed: {stderr}"),
-            ),
-            other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
-        })?;
-        Ok(start_achieved)
+        let (encoded, start_achieved) = tokio::join!(encode, keyframe);
+        encoded?;
+        start_achieved
     }
 }
 
