@@ -47,6 +47,11 @@ impl S3Server {
 
     /// Starts the server with the bucket `bucket` and one key pair.
     pub async fn start_with(bucket: &str, access_key: &str, secret_key: &str) -> S3Server {
+        S3Server::start_on(bucket, access_key, secret_key, 0).await
+    }
+
+    /// Like [`S3Server::start_with`], on a chosen loopback port (0: any).
+    pub async fn start_on(bucket: &str, access_key: &str, secret_key: &str, port: u16) -> S3Server {
         let root = TempDir::new("hopster-s3");
         let bucket = bucket.to_owned();
         // s3s-fs keeps a bucket as a directory under its root.
@@ -55,7 +60,7 @@ impl S3Server {
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key.to_owned()));
         let service = builder.build();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("binding s3");
         let addr = listener.local_addr().expect("s3 address");
