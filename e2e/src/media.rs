@@ -4,13 +4,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// This process's media directory (made once, shared by the generated fixtures).
+fn media_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hopster-media-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("media dir");
+    dir
+}
+
 /// A 60 s 320×240 25 fps H.264/AAC mp4 with a keyframe every 2 s, made once per test process.
 pub fn sixty_second_video() -> &'static Path {
     static VIDEO: OnceLock<PathBuf> = OnceLock::new();
     VIDEO.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hopster-media-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("media dir");
-        let path = dir.join("sixty.mp4");
+        let path = media_dir().join("sixty.mp4");
         generate(&path, 60);
         path
     })
@@ -21,56 +26,28 @@ pub fn sixty_second_video() -> &'static Path {
 pub fn large_faststart_video() -> &'static Path {
     static VIDEO: OnceLock<PathBuf> = OnceLock::new();
     VIDEO.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("hopster-media-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("media dir");
-        let path = dir.join("large.mp4");
-        let status = Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=25:duration=60",
-            ])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:sample_rate=44100:duration=60",
-            ])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-b:v",
-                "2M",
-                "-g",
-                "50",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-shortest", "-movflags", "+faststart"])
-            .arg(&path)
-            .status()
-            .expect("running ffmpeg");
-        assert!(
-            status.success(),
-            "ffmpeg could not generate {}",
-            path.display()
+        let path = media_dir().join("large.mp4");
+        encode(
+            &path,
+            "testsrc2=size=640x360",
+            60,
+            &["-b:v", "2M", "-movflags", "+faststart"],
         );
         path
     })
 }
 
-/// Generates a `seconds` long test video at `path`.
+/// Generates a `seconds` long 320×240 test video at `path`.
 pub fn generate(path: &Path, seconds: u32) {
+    encode(path, "testsrc=size=320x240", seconds, &[]);
+}
+
+/// Encodes `seconds` of the lavfi `video` source at 25 fps with a 440 Hz tone to H.264/AAC
+/// (keyframe every 2 s), plus `extra` output options.
+fn encode(path: &Path, video: &str, seconds: u32, extra: &[&str]) {
     let status = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=size=320x240:rate=25:duration={seconds}"))
+        .arg(format!("{video}:rate=25:duration={seconds}"))
         .args(["-f", "lavfi", "-i"])
         .arg(format!(
             "sine=frequency=440:sample_rate=44100:duration={seconds}"
@@ -84,10 +61,9 @@ pub fn generate(path: &Path, seconds: u32) {
             "50",
             "-pix_fmt",
             "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
         ])
+        .args(["-c:a", "aac", "-shortest"])
+        .args(extra)
         .arg(path)
         .status()
         .expect("running ffmpeg (apt-get install ffmpeg)");
