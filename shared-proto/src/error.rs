@@ -51,6 +51,10 @@ pub enum ErrorCode {
     NotAVideo,
     /// The clip starts or ends past the end of the source.
     ClipOutOfRange,
+    /// The profile is audio-only but the source has no audio stream.
+    NoAudio,
+    /// The job's profile has no video, so it has no poster.
+    NoPoster,
     /// ffmpeg failed or timed out on this input.
     TranscodeFailed,
     /// The store failed repeatedly (transient errors exhausted their retries).
@@ -63,7 +67,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::MissingSource,
@@ -86,6 +90,8 @@ impl ErrorCode {
         ErrorCode::SourceTooLarge,
         ErrorCode::NotAVideo,
         ErrorCode::ClipOutOfRange,
+        ErrorCode::NoAudio,
+        ErrorCode::NoPoster,
         ErrorCode::TranscodeFailed,
         ErrorCode::StoreUnavailable,
         ErrorCode::BrokerUnavailable,
@@ -116,6 +122,8 @@ impl ErrorCode {
             ErrorCode::SourceTooLarge => "source_too_large",
             ErrorCode::NotAVideo => "not_a_video",
             ErrorCode::ClipOutOfRange => "clip_out_of_range",
+            ErrorCode::NoAudio => "no_audio",
+            ErrorCode::NoPoster => "no_poster",
             ErrorCode::TranscodeFailed => "transcode_failed",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::BrokerUnavailable => "broker_unavailable",

@@ -1,7 +1,7 @@
 //! Where things live in the bucket. Keys are built only from validated ids and digests.
 
 use crate::spec::hex;
-use crate::JobId;
+use crate::{JobId, Profile};
 use sha2::{Digest, Sha256};
 
 /// The job's status document.
@@ -9,9 +9,39 @@ pub fn status_key(id: &JobId) -> String {
     format!("jobs/{id}.json")
 }
 
-/// The job's result.
-pub fn result_key(id: &JobId) -> String {
-    format!("results/{id}.mp4")
+/// The job's result: `results/{id}.{ext}` (mp4 keeps the key it always had). An HLS
+/// result is a playlist and segments under [`hls_prefix`].
+pub fn result_key(id: &JobId, profile: Profile) -> String {
+    match profile {
+        Profile::Hls => format!("{}index.m3u8", hls_prefix(id)),
+        other => format!("results/{id}.{}", other.extension()),
+    }
+}
+
+/// Where an HLS result's playlist and segments live.
+pub fn hls_prefix(id: &JobId) -> String {
+    format!("results/{id}/")
+}
+
+/// The job's poster.
+pub fn poster_key(id: &JobId) -> String {
+    format!("posters/{id}.jpg")
+}
+
+/// The listing index: one empty object per job, named so that a lexical listing (what S3
+/// returns) is newest first. The name doubles as the paging cursor.
+pub fn index_key(id: &JobId, created_at_ms: u64) -> String {
+    format!("{INDEX_PREFIX}{:016x}-{id}", u64::MAX - created_at_ms)
+}
+
+/// The prefix of [`index_key`]s.
+pub const INDEX_PREFIX: &str = "index/";
+
+/// The job id and creation time an index key names.
+pub fn parse_index_key(key: &str) -> Option<(JobId, u64)> {
+    let (inverted, id) = key.strip_prefix(INDEX_PREFIX)?.split_once('-')?;
+    let inverted = u64::from_str_radix(inverted, 16).ok()?;
+    Some((JobId::parse(id)?, u64::MAX - inverted))
 }
 
 /// A staged source, shared by every job of the same URL so a second clip skips the download.
@@ -31,9 +61,22 @@ mod tests {
             "jobs/0123456789abcdef0123456789abcdef.json"
         );
         assert_eq!(
-            result_key(&id),
+            result_key(&id, Profile::Mp4),
             "results/0123456789abcdef0123456789abcdef.mp4"
         );
+        assert_eq!(
+            result_key(&id, Profile::Hls),
+            "results/0123456789abcdef0123456789abcdef/index.m3u8"
+        );
+        assert_eq!(
+            result_key(&id, Profile::Mp3),
+            "results/0123456789abcdef0123456789abcdef.mp3"
+        );
+        let newer = index_key(&id, 2_000);
+        let older = index_key(&id, 1_000);
+        assert!(newer < older, "newest first in lexical order");
+        assert_eq!(parse_index_key(&older), Some((id.clone(), 1_000)));
+        assert_eq!(parse_index_key("index/zz-x"), None);
         let key = source_key("http://h/v.mp4");
         assert!(key.starts_with("sources/") && key.len() == "sources/".len() + 64);
         assert_eq!(key, source_key("http://h/v.mp4"));

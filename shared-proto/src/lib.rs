@@ -15,8 +15,8 @@ pub mod timecode;
 pub mod topology;
 
 pub use error::ErrorCode;
-pub use messages::{DownloadJob, JobMessage, TranscodeJob, MESSAGE_VERSION};
-pub use spec::{Accuracy, JobId, JobSpec, SpecError};
-pub use status::{JobFailure, JobResult, JobState, JobStatus};
+pub use messages::{DownloadJob, JobMessage, NotifyJob, TranscodeJob, MESSAGE_VERSION};
+pub use spec::{Accuracy, JobId, JobSpec, Profile, SpecError};
+pub use status::{JobFailure, JobResult, JobState, JobStatus, NotifyAttempt};
 pub use timecode::Timecode;
 pub use topology::Topology;

@@ -33,6 +33,17 @@ pub struct TranscodeJob {
     pub attempt: u32,
 }
 
+/// Deliver the job's callback (its status, signed) to `spec.callback_url`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyJob {
+    pub version: u32,
+    pub job_id: JobId,
+    pub attempt: u32,
+    /// When the first attempt was queued (ms since the Unix epoch): retries stop a day later.
+    pub first_queued_ms: u64,
+}
+
 /// What the worker loop needs of any message: whose job it is and which try this is.
 pub trait JobMessage: Serialize + for<'de> Deserialize<'de> + Send + Sync + 'static {
     fn version(&self) -> u32;
@@ -61,6 +72,7 @@ macro_rules! job_message {
 }
 job_message!(DownloadJob);
 job_message!(TranscodeJob);
+job_message!(NotifyJob);
 
 #[cfg(test)]
 mod tests {

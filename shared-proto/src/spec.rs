@@ -28,6 +28,92 @@ pub struct JobSpec {
     /// How exactly the clip is cut.
     #[serde(default, skip_serializing_if = "Accuracy::is_frame")]
     pub accuracy: Accuracy,
+    /// What is made of the clip.
+    #[serde(default, skip_serializing_if = "Profile::is_default")]
+    pub profile: Profile,
+    /// Scale the video down (keeping its aspect, even dimensions) to at most this height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_height: Option<u32>,
+    /// Where in the clip the poster is taken; `None` is one second in (or the first frame of
+    /// a shorter clip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster_at: Option<Timecode>,
+    /// POSTed the signed status when the job completes, fails or is cancelled. Not part of
+    /// the job id: the first submission's callback is the job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+/// The output profiles.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// H.264/AAC in mp4.
+    #[default]
+    Mp4,
+    /// VP9/Opus in WebM.
+    Webm,
+    /// AAC audio only, in m4a.
+    Audio,
+    /// MP3 audio only.
+    Mp3,
+    /// H.264/AAC in HLS: an m3u8 playlist and MPEG-TS segments.
+    Hls,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 5] = [
+        Profile::Mp4,
+        Profile::Webm,
+        Profile::Audio,
+        Profile::Mp3,
+        Profile::Hls,
+    ];
+
+    pub fn is_default(&self) -> bool {
+        *self == Profile::Mp4
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Mp4 => "mp4",
+            Profile::Webm => "webm",
+            Profile::Audio => "audio",
+            Profile::Mp3 => "mp3",
+            Profile::Hls => "hls",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// Whether the output has a video stream (and so a poster).
+    pub fn has_video(self) -> bool {
+        !matches!(self, Profile::Audio | Profile::Mp3)
+    }
+
+    /// The result file's extension (for HLS: the playlist's).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Profile::Mp4 => "mp4",
+            Profile::Webm => "webm",
+            Profile::Audio => "m4a",
+            Profile::Mp3 => "mp3",
+            Profile::Hls => "m3u8",
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            Profile::Mp4 => "video/mp4",
+            Profile::Webm => "video/webm",
+            Profile::Audio => "audio/mp4",
+            Profile::Mp3 => "audio/mpeg",
+            Profile::Hls => "application/vnd.apple.mpegurl",
+        }
+    }
 }
 
 /// How exactly a clip is cut.
@@ -164,6 +250,10 @@ impl JobSpec {
             start,
             stop,
             accuracy: Accuracy::Frame,
+            profile: Profile::Mp4,
+            max_height: None,
+            poster_at: None,
+            callback_url: None,
         })
     }
 
@@ -183,6 +273,16 @@ impl JobSpec {
         // Added after the first ids were handed out: only a non-default mode changes the id.
         if self.accuracy == Accuracy::Keyframe {
             hasher.update("accuracy=keyframe\n");
+        }
+        // Likewise the output options: only non-default ones are hashed.
+        if self.profile != Profile::Mp4 {
+            hasher.update(format!("output={}\n", self.profile.as_str()));
+        }
+        if let Some(h) = self.max_height {
+            hasher.update(format!("max_height={h}\n"));
+        }
+        if let Some(at) = self.poster_at {
+            hasher.update(format!("poster_at={}\n", at.as_micros()));
         }
         JobId(hex(&hasher.finalize()[..16]))
     }
@@ -288,6 +388,38 @@ mod tests {
             for b in &ids[i + 1..] {
                 assert_ne!(a, b);
             }
+        }
+    }
+
+    #[test]
+    fn output_options_are_part_of_the_id_and_the_callback_is_not() {
+        let base = JobSpec::new("http://h/v", None, tc("00:00:03"), tc("00:00:06")).unwrap();
+        let mut ids = vec![base.job_id()];
+        for profile in [Profile::Webm, Profile::Audio, Profile::Mp3, Profile::Hls] {
+            let mut s = base.clone();
+            s.profile = profile;
+            ids.push(s.job_id());
+        }
+        let mut small = base.clone();
+        small.max_height = Some(240);
+        ids.push(small.job_id());
+        let mut poster = base.clone();
+        poster.poster_at = tc("00:00:02");
+        ids.push(poster.job_id());
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let mut called = base.clone();
+        called.callback_url = Some("https://example.com/hook".into());
+        assert_eq!(called.job_id(), base.job_id());
+        for p in Profile::ALL {
+            assert_eq!(Profile::parse(p.as_str()), Some(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.as_str())
+            );
         }
     }
 

@@ -1,7 +1,7 @@
 //! The status model: one JSON document per job, shared by every service and gateway replica.
 //! The v1 status and the seed's `/progress` are two views of it.
 
-use crate::{ErrorCode, JobId, JobSpec, Timecode};
+use crate::{ErrorCode, JobId, JobSpec, Profile, Timecode};
 use serde::{Deserialize, Serialize};
 
 /// Where a job is. The order of the variants is the order of the pipeline.
@@ -81,19 +81,57 @@ pub struct Progress {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
+    /// The result object (for HLS: the playlist; its segments are beside it).
     pub key: String,
+    /// Bytes (for HLS: the playlist and all segments).
     pub size: u64,
     pub duration_secs: f64,
     pub mime: String,
+    /// The output profile.
+    #[serde(default, skip_serializing_if = "Profile::is_default")]
+    pub profile: Profile,
+    /// Empty for the audio profiles.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub video_codec: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_codec: Option<String>,
+    /// 0 for the audio profiles.
+    #[serde(default)]
     pub width: u32,
+    #[serde(default)]
     pub height: u32,
+    /// SHA-256 of the result object (for HLS: of the playlist).
     pub sha256: String,
+    /// The poster JPEG's key (video profiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster_key: Option<String>,
+    /// HLS: the segment file names, in playlist order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
     /// With `keyframe` accuracy: where the clip actually starts in the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_achieved: Option<Timecode>,
+}
+
+/// One delivery attempt of the job's callback.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyAttempt {
+    /// 1-based.
+    pub attempt: u32,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Why the attempt failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A 2xx answer: no more attempts.
+    pub delivered: bool,
+    /// Set on the last failed attempt when retries ran out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gave_up: bool,
 }
 
 /// Why a job failed.
@@ -127,6 +165,9 @@ pub struct JobStatus {
     /// The worker that last worked on the job (`host:pid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// Deliveries of `spec.callback_url`, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotifyAttempt>,
 }
 
 impl JobStatus {
@@ -144,6 +185,7 @@ impl JobStatus {
             result: None,
             error: None,
             worker: None,
+            notifications: Vec::new(),
         }
     }
 

@@ -4,6 +4,8 @@
 pub const DOWNLOAD: &str = "download";
 /// The routing key of the transcode stage.
 pub const TRANSCODE: &str = "transcode";
+/// The routing key of the callback-delivery stage.
+pub const NOTIFY: &str = "notify";
 /// The routing key of the dead-letter queue.
 pub const DEAD: &str = "dead";
 /// Header carrying why a message was dead-lettered.
@@ -31,6 +33,12 @@ impl Topology {
         self.prefix.clone()
     }
 
+    /// The topic exchange every status change is published to (routing key: the job id), for
+    /// live progress. Nothing there is durable: a missed event is re-read from the store.
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
     /// The work queue of a stage (`DOWNLOAD`, `TRANSCODE`) or the dead-letter queue (`DEAD`).
     pub fn queue(&self, routing_key: &str) -> String {
         format!("{}.{routing_key}", self.prefix)
@@ -43,8 +51,8 @@ impl Topology {
     }
 
     /// Every stage with work queues.
-    pub fn stages() -> [&'static str; 2] {
-        [DOWNLOAD, TRANSCODE]
+    pub fn stages() -> [&'static str; 3] {
+        [DOWNLOAD, TRANSCODE, NOTIFY]
     }
 }
 
