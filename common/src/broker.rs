@@ -33,8 +33,18 @@ pub enum BrokerError {
 pub struct Broker {
     connection: Arc<Connection>,
     publisher: Channel,
+    /// Status events: no confirms, not persistent (a missed one is re-read from the store).
+    events: Channel,
     topology: Topology,
     publish_timeout: Duration,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("prefix", &self.topology.prefix())
+            .finish()
+    }
 }
 
 impl Broker {
@@ -58,9 +68,11 @@ impl Broker {
         publisher
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
+        let events = connection.create_channel().await?;
         Ok(Broker {
             connection: Arc::new(connection),
             publisher,
+            events,
             topology,
             publish_timeout: Duration::from_millis(settings.publish_timeout_ms),
         })
@@ -154,6 +166,59 @@ impl Broker {
         Ok(consumer)
     }
 
+    /// Publishes a status change to the events exchange; best effort, bounded to 250 ms.
+    pub async fn announce(&self, status: &shared_proto::JobStatus) {
+        let body = serde_json::to_vec(status).unwrap_or_default();
+        let publish = self.events.basic_publish(
+            self.topology.events_exchange().into(),
+            status.id.as_str().into(),
+            BasicPublishOptions::default(),
+            &body,
+            BasicProperties::default().with_content_type("application/json".into()),
+        );
+        match tokio::time::timeout(Duration::from_millis(250), publish).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log::debug!("job {}: status event not published: {e}", status.id),
+            Err(_) => log::debug!("job {}: status event timed out", status.id),
+        }
+    }
+
+    /// Every status event from now on, on an exclusive queue of this connection's own.
+    pub async fn subscribe_events(&self) -> Result<Consumer, BrokerError> {
+        let channel = self.connection.create_channel().await?;
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                self.topology.events_exchange().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(channel
+            .basic_consume(
+                queue.name().clone(),
+                format!("events-{}", crate::worker_id()).into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?)
+    }
+
     /// Whether the connection is up now.
     pub fn is_connected(&self) -> bool {
         self.connection.status().connected()
@@ -184,6 +249,17 @@ async fn declare(channel: &Channel, topology: &Topology) -> Result<(), BrokerErr
         .exchange_declare(
             exchange.as_str().into(),
             ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            topology.events_exchange().as_str().into(),
+            ExchangeKind::Topic,
             ExchangeDeclareOptions {
                 durable: true,
                 ..ExchangeDeclareOptions::default()
@@ -226,4 +302,11 @@ async fn declare(channel: &Channel, topology: &Topology) -> Result<(), BrokerErr
             .await?;
     }
     Ok(())
+}
+
+impl crate::store::StatusSink for Broker {
+    fn announce(&self, status: &shared_proto::JobStatus) -> futures::future::BoxFuture<'_, ()> {
+        let status = status.clone();
+        Box::pin(async move { Broker::announce(self, &status).await })
+    }
 }

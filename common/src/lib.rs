@@ -3,6 +3,9 @@
 
 pub mod broker;
 pub mod guard;
+pub mod metrics;
+pub mod notify;
+pub mod ops;
 pub mod settings;
 pub mod store;
 pub mod tracker;
@@ -115,5 +118,6 @@ pub async fn connect(settings: &Settings, name: &str) -> anyhow::Result<(Broker,
             }
         }
     };
+    let store = store.with_events(std::sync::Arc::new(broker.clone()));
     Ok((broker, store))
 }

@@ -22,6 +22,8 @@ pub struct Settings {
     pub sources: SourceSettings,
     pub transcoder: TranscoderSettings,
     pub worker: WorkerSettings,
+    pub notify: NotifySettings,
+    pub retention: RetentionSettings,
 }
 
 /// A value that is never printed.
@@ -148,6 +150,11 @@ pub struct StoreSettings {
     pub max_retries: usize,
     /// Longest time one S3 request may spend retrying (`HOPSTER__STORE__RETRY_TIMEOUT_SECS`).
     pub retry_timeout_secs: u64,
+    /// The endpoint clients reach the bucket at, for presigned URLs
+    /// (`HOPSTER__STORE__PUBLIC_ENDPOINT`); unset = `endpoint`.
+    pub public_endpoint: Option<String>,
+    /// How long a presigned URL is valid (`HOPSTER__STORE__PRESIGN_EXPIRY_SECS`).
+    pub presign_expiry_secs: u64,
 }
 
 impl Default for StoreSettings {
@@ -162,6 +169,8 @@ impl Default for StoreSettings {
             secret_access_key: None,
             max_retries: 3,
             retry_timeout_secs: 10,
+            public_endpoint: None,
+            presign_expiry_secs: 3600,
         }
     }
 }
@@ -225,6 +234,8 @@ pub struct TranscoderSettings {
     /// ffmpeg is killed and the try retried when it reports no progress for this long
     /// (`HOPSTER__TRANSCODER__STALL_TIMEOUT_SECS`).
     pub stall_timeout_secs: u64,
+    /// Target length of an HLS segment (`HOPSTER__TRANSCODER__HLS_SEGMENT_SECS`).
+    pub hls_segment_secs: u32,
 }
 
 impl Default for TranscoderSettings {
@@ -240,6 +251,7 @@ impl Default for TranscoderSettings {
             timeout_per_clip_sec: 10.0,
             work_dir: None,
             stall_timeout_secs: 60,
+            hls_segment_secs: 4,
         }
     }
 }
@@ -258,6 +270,54 @@ pub struct WorkerSettings {
     pub progress_interval_ms: u64,
     /// How long shutdown waits for in-flight work (`HOPSTER__WORKER__SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace_secs: u64,
+    /// Where a worker serves `/healthz`, `/readyz` and `/metrics`
+    /// (`HOPSTER__WORKER__HTTP_BIND`); port 0 picks a free one (logged).
+    pub http_bind: String,
+}
+
+/// `[notify]`: delivery of `callback_url` (by the downloader worker).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// First retry delay, doubled per try (`HOPSTER__NOTIFY__RETRY_BASE_MS`).
+    pub retry_base_ms: u64,
+    /// Longest retry delay (`HOPSTER__NOTIFY__RETRY_MAX_MS`).
+    pub retry_max_ms: u64,
+    /// No retry is scheduled this long after the first attempt (`HOPSTER__NOTIFY__GIVE_UP_AFTER_SECS`).
+    pub give_up_after_secs: u64,
+    /// Longest wait for the receiver's answer (`HOPSTER__NOTIFY__TIMEOUT_SECS`).
+    pub timeout_secs: u64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            retry_base_ms: 5_000,
+            retry_max_ms: 3_600_000,
+            give_up_after_secs: 86_400,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// `[retention]`: the sweep that deletes old results, posters, staged sources and finished
+/// jobs (run by the downloader worker).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Age after which things are deleted; 0 keeps everything (`HOPSTER__RETENTION__MAX_AGE_SECS`).
+    pub max_age_secs: u64,
+    /// Time between two sweeps (`HOPSTER__RETENTION__SWEEP_INTERVAL_SECS`).
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            max_age_secs: 7 * 86_400,
+            sweep_interval_secs: 3_600,
+        }
+    }
 }
 
 impl Default for WorkerSettings {
@@ -268,6 +328,7 @@ impl Default for WorkerSettings {
             retry_max_ms: 60_000,
             progress_interval_ms: 500,
             shutdown_grace_secs: 30,
+            http_bind: "0.0.0.0:9090".into(),
         }
     }
 }

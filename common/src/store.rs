@@ -58,15 +58,26 @@ pub enum Created {
     Existing(Box<JobStatus>),
 }
 
+/// Where every status write is announced (the broker's events exchange), for live progress.
+pub trait StatusSink: Send + Sync + std::fmt::Debug {
+    /// Announces the status; best effort, never blocks long, never fails the write.
+    fn announce(&self, status: &JobStatus) -> futures::future::BoxFuture<'_, ()>;
+}
+
 /// A handle on the bucket; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// Signs presigned GET URLs (the s3 backend only).
+    signer: Option<Arc<dyn object_store::signer::Signer>>,
+    presign_expiry: Duration,
+    events: Option<Arc<dyn StatusSink>>,
 }
 
 impl Store {
     /// Opens the configured backend. The fs root is created when missing.
     pub fn from_settings(settings: &StoreSettings) -> anyhow::Result<Store> {
+        let mut signer: Option<Arc<dyn object_store::signer::Signer>> = None;
         let inner: Arc<dyn ObjectStore> = match settings.backend {
             Backend::Fs => {
                 std::fs::create_dir_all(&settings.root)
@@ -83,26 +94,78 @@ impl Store {
                     .with_bucket_name(&settings.bucket)
                     .with_region(&settings.region)
                     .with_retry(retry);
-                if let Some(endpoint) = &settings.endpoint {
-                    b = b
-                        .with_endpoint(endpoint)
-                        .with_allow_http(endpoint.starts_with("http://"));
-                }
                 if let Some(id) = &settings.access_key_id {
                     b = b.with_access_key_id(id);
                 }
                 if let Some(secret) = &settings.secret_access_key {
                     b = b.with_secret_access_key(secret.expose());
                 }
+                // Presigned URLs name the endpoint clients reach, which in compose is not
+                // the one the services use.
+                let mut public = b.clone();
+                if let Some(endpoint) = &settings.endpoint {
+                    b = b
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let Some(endpoint) = settings
+                    .public_endpoint
+                    .as_ref()
+                    .or(settings.endpoint.as_ref())
+                {
+                    public = public
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                signer = Some(Arc::new(
+                    public.build().context("configuring the S3 signer")?,
+                ));
                 Arc::new(b.build().context("configuring the S3 store")?)
             }
         };
-        Ok(Store { inner })
+        Ok(Store {
+            inner,
+            signer,
+            presign_expiry: Duration::from_secs(settings.presign_expiry_secs.max(1)),
+            events: None,
+        })
     }
 
     /// Wraps an existing object store (tests, benchmarks).
     pub fn new(inner: Arc<dyn ObjectStore>) -> Store {
-        Store { inner }
+        Store {
+            inner,
+            signer: None,
+            presign_expiry: Duration::from_secs(3600),
+            events: None,
+        }
+    }
+
+    /// The same store, announcing every status write to `sink`.
+    pub fn with_events(mut self, sink: Arc<dyn StatusSink>) -> Store {
+        self.events = Some(sink);
+        self
+    }
+
+    /// A presigned GET URL of `key`, or `None` when the backend cannot sign (fs).
+    pub async fn presigned_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(
+                object_store::signer::Method::GET,
+                &Path::from(key),
+                self.presign_expiry,
+            )
+            .await?;
+        Ok(Some(url.to_string()))
+    }
+
+    async fn announce(&self, status: &JobStatus) {
+        if let Some(sink) = &self.events {
+            sink.announce(status).await;
+        }
     }
 
     /// The raw store, for streaming reads and multipart writes.
@@ -132,7 +195,10 @@ impl Store {
         let path = Path::from(keys::status_key(&status.id));
         let opts = PutOptions::from(PutMode::Create);
         match self.inner.put_opts(&path, encode(status), opts).await {
-            Ok(_) => Ok(Created::New),
+            Ok(_) => {
+                self.announce(status).await;
+                Ok(Created::New)
+            }
             Err(object_store::Error::AlreadyExists { .. }) => {
                 match self.status(&status.id).await? {
                     Some(existing) => Ok(Created::Existing(Box::new(existing))),
@@ -151,6 +217,7 @@ impl Store {
     pub async fn put_status(&self, status: &JobStatus) -> Result<(), StoreError> {
         let path = Path::from(keys::status_key(&status.id));
         self.inner.put(&path, encode(status)).await?;
+        self.announce(status).await;
         Ok(())
     }
 
@@ -178,41 +245,6 @@ impl Store {
         }
     }
 
-    /// Up to `limit` jobs, most recently changed first, for which `keep` holds. Reads
-    /// status documents in order of their last change and stops once `limit` are found.
-    pub async fn recent_statuses(
-        &self,
-        limit: usize,
-        keep: impl Fn(&JobStatus) -> bool,
-    ) -> Result<Vec<JobStatus>, StoreError> {
-        use futures::TryStreamExt;
-        let mut metas: Vec<ObjectMeta> = self
-            .inner
-            .list(Some(&Path::from("jobs")))
-            .try_collect()
-            .await?;
-        metas.sort_by_key(|m| std::cmp::Reverse(m.last_modified));
-        let mut found = Vec::new();
-        for meta in metas {
-            if found.len() >= limit {
-                break;
-            }
-            let bytes = match self.inner.get(&meta.location).await {
-                Ok(got) => got.bytes().await?,
-                // Deleted since the listing: skip it.
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            // A document that does not parse is skipped here; reading it by id reports it.
-            if let Ok(status) = serde_json::from_slice::<JobStatus>(&bytes) {
-                if keep(&status) {
-                    found.push(status);
-                }
-            }
-        }
-        Ok(found)
-    }
-
     /// The object's metadata, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         match self.inner.head(&Path::from(key)).await {
@@ -226,4 +258,174 @@ impl Store {
 fn encode(status: &JobStatus) -> PutPayload {
     // Serializing plain data structs cannot fail; an empty body would be caught on read.
     PutPayload::from(serde_json::to_vec_pretty(status).unwrap_or_default())
+}
+
+/// What a retention sweep deleted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    pub jobs: usize,
+    pub results: usize,
+    pub sources: usize,
+}
+
+impl Store {
+    /// Deletes what is older than `max_age`: finished jobs (status, index entry, result,
+    /// segments, poster) whose last change is older, staged sources stored earlier, and
+    /// results or posters whose job is gone. Jobs still running are never touched.
+    pub async fn sweep(&self, max_age: Duration) -> Result<Swept, StoreError> {
+        use futures::TryStreamExt;
+        let cutoff_ms = crate::now_ms().saturating_sub(max_age.as_millis() as u64);
+        let old =
+            |meta: &ObjectMeta| (meta.last_modified.timestamp_millis().max(0) as u64) < cutoff_ms;
+        let mut swept = Swept::default();
+        let list = |prefix: &'static str| {
+            self.inner
+                .list(Some(&Path::from(prefix)))
+                .try_collect::<Vec<ObjectMeta>>()
+        };
+        // Finished jobs first: their results go with them.
+        for meta in list("jobs").await? {
+            let Some(id) = meta
+                .location
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"))
+                .and_then(JobId::parse)
+            else {
+                continue;
+            };
+            let Some(status) = self.status(&id).await? else {
+                continue;
+            };
+            if !status.state.is_terminal() || status.updated_at_ms >= cutoff_ms {
+                continue;
+            }
+            self.delete_job_outputs(&status).await?;
+            self.delete_key(&keys::index_key(&id, status.created_at_ms))
+                .await?;
+            self.delete_status(&id).await?;
+            swept.jobs += 1;
+        }
+        // Outputs whose job is gone (swept above, or never finished its status).
+        for prefix in ["results", "posters"] {
+            for meta in list(prefix).await? {
+                let name = meta.location.as_ref();
+                let id = name
+                    .trim_start_matches(prefix)
+                    .trim_start_matches('/')
+                    .get(..32)
+                    .and_then(JobId::parse);
+                let orphan = match &id {
+                    Some(id) => self.head(&keys::status_key(id)).await?.is_none(),
+                    None => true,
+                };
+                if orphan && old(&meta) {
+                    self.delete_key(name).await?;
+                    swept.results += 1;
+                }
+            }
+        }
+        for meta in list("sources").await? {
+            if old(&meta) {
+                self.delete_key(meta.location.as_ref()).await?;
+                swept.sources += 1;
+            }
+        }
+        crate::metrics::count(
+            "hopster_swept_objects_total",
+            &[("kind", "job")],
+            swept.jobs as f64,
+        );
+        crate::metrics::count(
+            "hopster_swept_objects_total",
+            &[("kind", "result")],
+            swept.results as f64,
+        );
+        crate::metrics::count(
+            "hopster_swept_objects_total",
+            &[("kind", "source")],
+            swept.sources as f64,
+        );
+        Ok(swept)
+    }
+
+    /// Deletes a job's result (all HLS segments too) and poster.
+    pub async fn delete_job_outputs(&self, status: &JobStatus) -> Result<(), StoreError> {
+        use futures::TryStreamExt;
+        let id = &status.id;
+        for profile in shared_proto::Profile::ALL {
+            if profile != shared_proto::Profile::Hls {
+                self.delete_key(&keys::result_key(id, profile)).await?;
+            }
+        }
+        let segments: Vec<ObjectMeta> = self
+            .inner
+            .list(Some(&Path::from(keys::hls_prefix(id))))
+            .try_collect()
+            .await?;
+        for meta in segments {
+            self.delete_key(meta.location.as_ref()).await?;
+        }
+        self.delete_key(&keys::poster_key(id)).await
+    }
+
+    /// Deletes one object; a missing one is fine.
+    pub async fn delete_key(&self, key: &str) -> Result<(), StoreError> {
+        match self.inner.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records the job in the listing index.
+    pub async fn index_job(&self, status: &JobStatus) -> Result<(), StoreError> {
+        let key = keys::index_key(&status.id, status.created_at_ms);
+        self.inner
+            .put(&Path::from(key), PutPayload::default())
+            .await?;
+        Ok(())
+    }
+
+    /// A page of jobs, newest first, from the listing index: up to `limit` for which `keep`
+    /// holds, after the `cursor` (an index key a previous page returned). Returns the jobs
+    /// and the cursor of the next page, when there may be one.
+    pub async fn list_jobs(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+        keep: impl Fn(&JobStatus) -> bool,
+    ) -> Result<(Vec<JobStatus>, Option<String>), StoreError> {
+        use futures::TryStreamExt;
+        let prefix = Path::from(keys::INDEX_PREFIX);
+        let mut entries: Vec<String> = match cursor {
+            Some(after) => self
+                .inner
+                .list_with_offset(Some(&prefix), &Path::from(after)),
+            None => self.inner.list(Some(&prefix)),
+        }
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await?;
+        // S3 lists in key order already; a directory does not.
+        entries.sort();
+        let mut found = Vec::new();
+        let mut last = None;
+        for entry in entries {
+            if found.len() >= limit {
+                return Ok((found, last));
+            }
+            let Some((id, created)) = keys::parse_index_key(&entry) else {
+                continue;
+            };
+            last = Some(entry);
+            match self.status(&id).await {
+                // A job submitted again after failing has a newer entry; this one is stale.
+                Ok(Some(status)) if status.created_at_ms == created && keep(&status) => {
+                    found.push(status)
+                }
+                Ok(_) | Err(StoreError::CorruptStatus { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((found, None))
+    }
 }

@@ -13,6 +13,8 @@ pub struct JobTracker {
     status: JobStatus,
     interval: Duration,
     last_write: Option<Instant>,
+    /// The state last written, so each state entered is counted once.
+    written_state: Option<JobState>,
 }
 
 impl JobTracker {
@@ -22,6 +24,7 @@ impl JobTracker {
             status,
             interval: Duration::from_millis(settings.progress_interval_ms),
             last_write: None,
+            written_state: None,
         }
     }
 
@@ -92,6 +95,10 @@ impl JobTracker {
         self.status.updated_at_ms = crate::now_ms();
         self.store.put_status(&self.status).await?;
         self.last_write = Some(Instant::now());
+        if self.written_state != Some(self.status.state) {
+            self.written_state = Some(self.status.state);
+            crate::metrics::job_entered(self.status.state);
+        }
         Ok(())
     }
 

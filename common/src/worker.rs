@@ -131,12 +131,34 @@ impl<S: Stage> Worker<S> {
     /// means the outcome could not be recorded (broker or store away): the delivery is
     /// nacked back to the queue to be tried again.
     pub async fn process(&self, body: &[u8]) -> Result<Outcome, StageError> {
+        let started = Instant::now();
+        let outcome = self.process_inner(body).await;
+        let label = match &outcome {
+            Ok(Outcome::Done) => "done",
+            Ok(Outcome::Retrying { .. }) => {
+                crate::metrics::count("hopster_retries_total", &[("stage", S::KEY)], 1.0);
+                "retrying"
+            }
+            Ok(Outcome::Failed(_)) => "failed",
+            Ok(Outcome::DeadLettered(_)) => "dead_lettered",
+            Ok(Outcome::Cancelled) => "cancelled",
+            Err(_) => "requeued",
+        };
+        crate::metrics::observe(
+            "hopster_stage_duration_seconds",
+            &[("stage", S::KEY), ("outcome", label)],
+            started.elapsed().as_secs_f64(),
+        );
+        outcome
+    }
+
+    async fn process_inner(&self, body: &[u8]) -> Result<Outcome, StageError> {
         let message: S::Message = match serde_json::from_slice(body) {
             Ok(m) => m,
             Err(e) => {
                 let reason = format!("undecodable {} message: {e}", S::KEY);
                 log::warn!("{reason}; dead-lettering it");
-                self.broker.dead_letter(body, &reason).await?;
+                self.dead_letter(body, &reason).await?;
                 return Ok(Outcome::DeadLettered(reason));
             }
         };
@@ -147,7 +169,7 @@ impl<S: Stage> Worker<S> {
                 S::KEY,
                 message.version()
             );
-            self.broker.dead_letter(body, &reason).await?;
+            self.dead_letter(body, &reason).await?;
             return Ok(Outcome::DeadLettered(reason));
         }
         let attempt = message.attempt().max(1);
@@ -188,11 +210,17 @@ impl<S: Stage> Worker<S> {
                 log::warn!("job {id}: {} {reason}", S::KEY);
                 // Park the message first: the decision is made, and recording it in the
                 // status may have to wait for the very store that failed.
-                self.broker.dead_letter(body, &reason).await?;
+                self.dead_letter(body, &reason).await?;
                 self.fail(&id, code, reason).await?;
                 Ok(Outcome::Failed(code))
             }
         }
+    }
+
+    async fn dead_letter(&self, body: &[u8], reason: &str) -> Result<(), StageError> {
+        self.broker.dead_letter(body, reason).await?;
+        crate::metrics::count("hopster_dead_lettered_total", &[("stage", S::KEY)], 1.0);
+        Ok(())
     }
 
     /// Records the job's failure, retrying while the store is away (the message stays
@@ -206,14 +234,21 @@ impl<S: Stage> Worker<S> {
         let max = Duration::from_millis(self.settings.retry_max_ms);
         let mut delay = Duration::from_millis(self.settings.retry_base_ms).min(max);
         loop {
+            let mut changed = false;
             let written = self
                 .store
                 .update_status(id, |s| {
-                    s.fail(code, message.clone());
+                    changed = s.fail(code, message.clone());
                 })
                 .await;
             match written {
-                Ok(_) => return Ok(()),
+                Ok(status) => {
+                    if let Some(status) = status.filter(|_| changed) {
+                        crate::metrics::job_entered(status.state);
+                        crate::notify::queue_if_wanted(&self.broker, &status).await;
+                    }
+                    return Ok(());
+                }
                 Err(e) if e.is_transient() && !self.shutdown.is_cancelled() => {
                     log::warn!("job {id}: recording its failure: {e}; retrying in {delay:?}");
                     tokio::select! {
