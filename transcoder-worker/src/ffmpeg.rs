@@ -1,7 +1,7 @@
 //! ffmpeg's arguments and its `-progress` output.
 
 use hopster_common::settings::TranscoderSettings;
-use shared_proto::Timecode;
+use shared_proto::{Profile, Timecode};
 
 /// What to cut and where to write it.
 #[derive(Debug, Clone)]
@@ -9,19 +9,35 @@ pub struct Cut<'a> {
     pub input: &'a crate::probe::Input,
     /// The demuxer the probe found (`format_name`), forced so ffmpeg does not guess again.
     pub format: &'a str,
+    /// The output file (for HLS: the playlist; segments go beside it).
     pub output: &'a str,
     pub start: Option<Timecode>,
     /// Length of the clip; `None` runs to the end of the input.
     pub length: Option<Timecode>,
     /// Stream copy (keyframe accuracy) instead of re-encoding.
     pub copy: bool,
+    pub profile: Profile,
+    /// Scale down to at most this height (video profiles, re-encoding only).
+    pub max_height: Option<u32>,
+    /// Also write one JPEG frame, this far into the clip, to this file.
+    pub poster: Option<(&'a str, Timecode)>,
 }
 
-/// The argument vector of a frame-accurate cut to H.264/AAC mp4. `-ss` comes before `-i`, so
-/// ffmpeg seeks in the input and decodes only from the keyframe before the start (the seed
-/// decoded everything before it); re-encoding makes the cut exact to the frame.
+/// The `-vf` of a `max_height`: never upscale, keep the aspect, keep both sides even.
+pub fn scale_filter(max_height: u32) -> String {
+    format!("scale=-2:'trunc(min(ih,{max_height})/2)*2'")
+}
+
+fn strings<'a>(args: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
+    args.iter().map(|s| s.to_string())
+}
+
+/// The argument vector of a cut. `-ss` comes before `-i`, so ffmpeg seeks in the input and
+/// decodes only from the keyframe before the start (the seed decoded everything before it);
+/// re-encoding makes the cut exact to the frame. A poster, when asked for, is a second output
+/// of the same run: the frames are decoded anyway.
 pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
-    let mut args: Vec<String> = [
+    let mut args: Vec<String> = strings(&[
         "-nostdin",
         "-hide_banner",
         "-loglevel",
@@ -29,10 +45,8 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         "-protocol_whitelist",
         cut.input.protocols,
         "-format_whitelist",
-        crate::probe::DEMUXER_WHITELIST,
-    ]
-    .iter()
-    .map(|s| s.to_string())
+        cut.input.formats,
+    ])
     .collect();
     if let Some(start) = cut.start.filter(|s| s.as_micros() > 0) {
         args.extend(["-ss".into(), start.ffmpeg_arg()]);
@@ -46,38 +60,165 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     if let Some(length) = cut.length {
         args.extend(["-t".into(), length.ffmpeg_arg()]);
     }
+    let video = cut.profile.has_video();
+    if video {
+        args.extend(strings(&["-map", "0:v:0", "-map", "0:a:0?"]));
+    } else {
+        args.extend(strings(&["-map", "0:a:0", "-vn"]));
+    }
+    args.extend(strings(&["-map_metadata", "-1", "-map_chapters", "-1"]));
+    let filter = cut
+        .max_height
+        .filter(|_| video && !cut.copy)
+        .map(scale_filter);
+    if let Some(filter) = &filter {
+        args.extend(["-vf".into(), filter.clone()]);
+    }
     let crf = t.crf.to_string();
-    let codecs: &[&str] = if cut.copy {
+    let x264 = [
+        "-c:v", "libx264", "-preset", &t.preset, "-crf", &crf, "-pix_fmt", "yuv420p", "-c:a",
+        "aac", "-b:a", "128k",
+    ];
+    let codecs: &[&str] = match cut.profile {
         // Stream copy starts at the keyframe at or before -ss; shift its negative timestamps
         // so the clip starts at zero.
-        &["-c", "copy", "-avoid_negative_ts", "make_zero"]
-    } else {
-        &[
-            "-c:v", "libx264", "-preset", &t.preset, "-crf", &crf, "-pix_fmt", "yuv420p", "-c:a",
-            "aac", "-b:a", "128k",
-        ]
+        _ if cut.copy => &["-c", "copy", "-avoid_negative_ts", "make_zero"],
+        Profile::Mp4 | Profile::Hls => &x264,
+        Profile::Webm => &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-row-mt",
+            "1",
+            "-crf",
+            "33",
+            "-b:v",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "96k",
+        ],
+        Profile::Audio => &["-c:a", "aac", "-b:a", "128k"],
+        Profile::Mp3 => &["-c:a", "libmp3lame", "-q:a", "4"],
     };
-    let maps = [
-        "-map",
-        "0:v:0",
-        "-map",
-        "0:a:0?",
-        "-map_metadata",
-        "-1",
-        "-map_chapters",
-        "-1",
-    ];
-    let tail = ["-movflags", "+faststart", "-progress", "pipe:1", "-nostats"];
-    args.extend(
-        maps.iter()
-            .chain(codecs)
-            .chain(tail.iter())
-            .map(|s| s.to_string()),
-    );
+    args.extend(strings(codecs));
+    args.extend(strings(&["-progress", "pipe:1", "-nostats"]));
     if t.threads > 0 && !cut.copy {
         args.extend(["-threads".into(), t.threads.to_string()]);
     }
-    args.extend(["-f".into(), "mp4".into(), "-y".into(), cut.output.into()]);
+    match cut.profile {
+        Profile::Mp4 => args.extend(strings(&["-movflags", "+faststart", "-f", "mp4"])),
+        Profile::Audio => args.extend(strings(&["-movflags", "+faststart", "-f", "ipod"])),
+        Profile::Webm => args.extend(strings(&["-f", "webm"])),
+        Profile::Mp3 => args.extend(strings(&["-f", "mp3"])),
+        Profile::Hls => {
+            let secs = t.hls_segment_secs.max(1);
+            let dir = std::path::Path::new(cut.output)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| ".".into());
+            args.extend([
+                // A keyframe at every segment boundary, so every segment starts cleanly.
+                "-force_key_frames".into(),
+                format!("expr:gte(t,n_forced*{secs})"),
+                "-hls_time".into(),
+                secs.to_string(),
+                "-hls_playlist_type".into(),
+                "vod".into(),
+                "-hls_flags".into(),
+                "independent_segments".into(),
+                "-hls_segment_filename".into(),
+                format!("{dir}/{HLS_SEGMENT_PATTERN}"),
+                "-f".into(),
+                "hls".into(),
+            ]);
+        }
+    }
+    args.extend(["-y".into(), cut.output.into()]);
+    if let Some((file, at)) = cut.poster.filter(|_| video && !cut.copy) {
+        args.extend(strings(&["-map", "0:v:0"]));
+        if let Some(filter) = &filter {
+            args.extend(["-vf".into(), filter.clone()]);
+        }
+        args.extend(poster_output(file, at));
+    }
+    args
+}
+
+/// The file names of HLS segments (`%05d`): `seg_00000.ts`, ...
+pub const HLS_SEGMENT_PATTERN: &str = "seg_%05d.ts";
+
+/// Whether `name` is an HLS segment name this code writes.
+pub fn is_segment_name(name: &str) -> bool {
+    name.strip_prefix("seg_")
+        .and_then(|n| n.strip_suffix(".ts"))
+        .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn poster_output(file: &str, at: Timecode) -> Vec<String> {
+    let mut args = Vec::new();
+    if at.as_micros() > 0 {
+        args.extend(["-ss".into(), at.ffmpeg_arg()]);
+    }
+    // `-frames:v 1` alone does not end the output for ffmpeg's reader: with it, ffmpeg 5.1
+    // read 2.6 times the input bytes of the clip alone. A duration ends it (a second holds a
+    // frame at any rate of 1 fps or more).
+    args.extend(strings(&[
+        "-t",
+        "1",
+        "-frames:v",
+        "1",
+        "-an",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        "-y",
+        file,
+    ]));
+    args
+}
+
+/// A poster taken from a finished clip (used after a stream copy, which decodes nothing).
+pub fn poster_args(clip: &str, at: Timecode, file: &str) -> Vec<String> {
+    let mut args: Vec<String> = strings(&[
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        "file",
+    ])
+    .collect();
+    if at.as_micros() > 0 {
+        args.extend(["-ss".into(), at.ffmpeg_arg()]);
+    }
+    args.extend(["-i".into(), clip.into()]);
+    args.extend(strings(&[
+        "-frames:v",
+        "1",
+        "-an",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        "-y",
+        file,
+    ]));
     args
 }
 
@@ -134,6 +275,9 @@ mod tests {
             start: Some(Timecode::parse("00:00:10").unwrap()),
             length: Some(Timecode::parse("00:00:03").unwrap()),
             copy: false,
+            profile: Profile::Mp4,
+            max_height: None,
+            poster: None,
         };
         let args = cut_args(&cut, &t);
         let pos = |a: &str| args.iter().position(|x| x == a).unwrap();
@@ -163,6 +307,9 @@ mod tests {
             start: None,
             length: None,
             copy: false,
+            profile: Profile::Mp4,
+            max_height: None,
+            poster: None,
         };
         let args = cut_args(&cut, &t);
         assert!(!args.contains(&"-ss".to_string()) && !args.contains(&"-t".to_string()));
@@ -179,6 +326,52 @@ mod tests {
         let c = args.iter().position(|a| a == "-c").unwrap();
         assert_eq!(args[c + 1], "copy");
         assert!(!args.contains(&"libx264".to_string()) && !args.contains(&"-threads".to_string()));
+    }
+
+    #[test]
+    fn profiles_choose_codecs_containers_and_a_poster_output() {
+        let t = TranscoderSettings::default();
+        let input = crate::probe::Input::file(std::path::Path::new("/tmp/in"));
+        let mut cut = Cut {
+            input: &input,
+            format: "mov,mp4,m4a,3gp,3g2,mj2",
+            output: "/w/index.m3u8",
+            start: None,
+            length: None,
+            copy: false,
+            profile: Profile::Hls,
+            max_height: Some(240),
+            poster: Some(("/w/poster.jpg", Timecode::from_micros(1_000_000))),
+        };
+        let args = cut_args(&cut, &t);
+        let after = |args: &[String], flag: &str| {
+            args[args.iter().position(|a| a == flag).unwrap() + 1].clone()
+        };
+        assert_eq!(after(&args, "-hls_segment_filename"), "/w/seg_%05d.ts");
+        assert_eq!(after(&args, "-vf"), "scale=-2:'trunc(min(ih,240)/2)*2'");
+        // The poster is a second output after the playlist, with the same scaling.
+        let playlist = args.iter().position(|a| a == "/w/index.m3u8").unwrap();
+        let rest = &args[playlist..];
+        assert_eq!(after(rest, "-vf"), after(&args, "-vf"));
+        assert_eq!(after(rest, "-ss"), "1.000000");
+        assert_eq!(after(rest, "-t"), "1", "a duration ends the poster output");
+        assert_eq!(args.last().unwrap(), "/w/poster.jpg");
+        cut.profile = Profile::Webm;
+        let args = cut_args(&cut, &t);
+        assert_eq!(after(&args, "-c:v"), "libvpx-vp9");
+        assert_eq!(after(&args, "-c:a"), "libopus");
+        cut.profile = Profile::Mp3;
+        let args = cut_args(&cut, &t);
+        assert!(args.contains(&"-vn".to_string()) && !args.contains(&"-vf".to_string()));
+        assert_eq!(after(&args, "-c:a"), "libmp3lame");
+        assert!(
+            !args.iter().any(|a| a.ends_with(".jpg")),
+            "no poster of audio"
+        );
+        assert!(is_segment_name("seg_00012.ts"));
+        for bad in ["seg_1.ts", "../x.ts", "seg_00012.ts/..", "index.m3u8"] {
+            assert!(!is_segment_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -18,7 +18,14 @@ use tokio_util::sync::CancellationToken;
 /// Runs the transcoder until `shutdown` fires.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (broker, store) = hopster_common::connect(&settings, "transcoder-worker").await?;
-    let stage = Transcoder::new(&settings, store.clone())?;
+    let stage = Transcoder::new(&settings, store.clone())?.with_notifications(broker.clone());
+    hopster_common::ops::serve(
+        &settings.worker.http_bind,
+        broker.clone(),
+        store.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     Worker::new(stage, broker.clone(), store, settings.worker.clone())
         .run(settings.amqp.prefetch, shutdown)
         .await?;

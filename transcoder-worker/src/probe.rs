@@ -65,13 +65,28 @@ pub struct Input {
     pub location: String,
     /// `-protocol_whitelist`: `file` for a staged copy, `http,tcp` for the range proxy.
     pub protocols: &'static str,
+    /// `-format_whitelist`: [`DEMUXER_WHITELIST`] for sources, [`OUTPUT_DEMUXERS`] for what
+    /// this worker wrote itself.
+    pub formats: &'static str,
 }
+
+/// The demuxers of this worker's own outputs (mp4, m4a, WebM, MP3, MPEG-TS segments).
+pub const OUTPUT_DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mp3,mpegts";
 
 impl Input {
     pub fn file(path: &std::path::Path) -> Input {
         Input {
             location: path.to_string_lossy().into_owned(),
             protocols: "file",
+            formats: DEMUXER_WHITELIST,
+        }
+    }
+
+    /// A file this worker made (a clip, a segment).
+    pub fn output(path: &std::path::Path) -> Input {
+        Input {
+            formats: OUTPUT_DEMUXERS,
+            ..Input::file(path)
         }
     }
 
@@ -79,6 +94,7 @@ impl Input {
         Input {
             location: url,
             protocols: "http,tcp",
+            formats: DEMUXER_WHITELIST,
         }
     }
 }
@@ -93,7 +109,7 @@ pub fn keyframe_args(input: &Input, at: shared_proto::Timecode) -> Vec<String> {
         "-protocol_whitelist",
         input.protocols,
         "-format_whitelist",
-        DEMUXER_WHITELIST,
+        input.formats,
         "-select_streams",
         "v:0",
         "-skip_frame",
@@ -132,7 +148,7 @@ pub fn args(input: &Input) -> Vec<String> {
         "-protocol_whitelist",
         input.protocols,
         "-format_whitelist",
-        DEMUXER_WHITELIST,
+        input.formats,
         "-print_format",
         "json",
         "-show_format",

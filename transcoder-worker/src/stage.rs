@@ -4,15 +4,15 @@ use crate::ffmpeg::{self, Cut, ProgressParser};
 use crate::probe::{self, Input, Probe};
 use crate::process::{ProcessError, Runner};
 use crate::proxy::RangeProxy;
-use crate::transfer::{fetch, sha256_file, upload};
+use crate::transfer::{fetch, put_file, sha256_file, upload};
 use crate::workdir::WorkDir;
 use hopster_common::settings::{Settings, SourceSettings, TranscoderSettings, WorkerSettings};
 use hopster_common::store::StoreError;
 use hopster_common::worker::{JobTracker, Stage, StageError};
 use hopster_common::Store;
-use object_store::ObjectStoreExt;
 use shared_proto::{
-    keys, topology, Accuracy, ErrorCode, JobResult, JobState, JobStatus, Timecode, TranscodeJob,
+    keys, topology, Accuracy, ErrorCode, JobResult, JobState, JobStatus, Profile, Timecode,
+    TranscodeJob,
 };
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(60);
 
 pub struct Transcoder {
     store: Store,
+    /// For queueing the callback when the job completes (none in stage-only tests).
+    broker: Option<hopster_common::Broker>,
     /// The guarded source client, for the range proxy.
     http: reqwest::Client,
     runner: Runner,
@@ -32,12 +34,19 @@ impl Transcoder {
     pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
         Ok(Transcoder {
             store,
+            broker: None,
             http: hopster_common::source_client(settings)?,
             runner: Runner::new(settings.transcoder.max_processes),
             settings: settings.transcoder.clone(),
             worker: settings.worker.clone(),
             limits: settings.sources.clone(),
         })
+    }
+
+    /// Queues callbacks through `broker` when jobs complete.
+    pub fn with_notifications(mut self, broker: hopster_common::Broker) -> Self {
+        self.broker = Some(broker);
+        self
     }
 
     async fn probe(&self, input: &Input) -> Result<Probe, StageError> {
@@ -99,48 +108,226 @@ impl Stage for Transcoder {
                 format!("creating a work directory: {e}"),
             )
         })?;
-        let output = dir.file("clip.mp4");
-        let result_key = keys::result_key(&id);
-        let mut start_achieved = None;
-        let output_input = Input::file(&output);
-        let ((size, sha256), made) = if self.store.head(&result_key).await?.is_some() {
+        let spec = &job.spec;
+        let profile = spec.profile;
+        let output = if profile == Profile::Hls {
+            let hls = dir.file("hls");
+            std::fs::create_dir_all(&hls).map_err(|e| {
+                StageError::retry(
+                    ErrorCode::TranscodeFailed,
+                    format!("creating {}: {e}", hls.display()),
+                )
+            })?;
+            hls.join("index.m3u8")
+        } else {
+            dir.file(&format!("clip.{}", profile.extension()))
+        };
+        let poster = dir.file("poster.jpg");
+        let result_key = keys::result_key(&id, profile);
+        let output_input = Input::output(&output);
+        let stored = profile != Profile::Hls && self.store.head(&result_key).await?.is_some();
+        let (uploaded, made, posted, start_achieved) = if stored {
             // An earlier try stored the result and died before finishing the status: finish
             // it from the stored object instead of transcoding again.
             log::info!("job {id}: result already stored; finishing its status");
             fetch(&self.store, &result_key, &output).await?;
-            (
-                sha256_file(&output).await?,
-                self.probe(&output_input).await?,
-            )
+            let (size, sha256) = sha256_file(&output).await?;
+            let made = self.probe(&output_input).await?;
+            let poster_key = keys::poster_key(&id);
+            let posted = if self.store.head(&poster_key).await?.is_some() {
+                Some(poster_key)
+            } else {
+                let at = poster_time(spec, made.duration().unwrap_or(Timecode::ZERO))?;
+                self.poster_after(&job, &output, &poster, at).await?
+            };
+            let uploaded = Uploaded {
+                size,
+                sha256,
+                segments: Vec::new(),
+            };
+            (uploaded, made, posted, None)
         } else {
-            start_achieved = self.cut(&mut tracker, &job, &dir, &output).await?;
+            let cut = self.cut(&mut tracker, &job, &dir, &output, &poster).await?;
             tracker.status_mut().advance(JobState::Uploading);
             tracker.status_mut().progress.transcode.percent = 100.0;
             tracker.flush().await?;
-            // Describing the clip and storing it are independent: do both at once.
-            let (uploaded, made) = tokio::join!(
-                upload(&output, &result_key, &mut tracker),
-                self.probe(&output_input)
+            // Storing the clip, describing it and storing its poster are independent: do
+            // them at once. After a stream copy the poster is taken from the clip.
+            let described = async {
+                match profile {
+                    Profile::Hls => {
+                        let first = output.with_file_name("seg_00000.ts");
+                        self.probe(&Input::output(&first)).await
+                    }
+                    _ => self.probe(&output_input).await,
+                }
+            };
+            let posted = async {
+                if cut.poster_in_run {
+                    self.store_poster(&id, &poster).await
+                } else {
+                    self.poster_after(&job, &output, &poster, cut.poster_at)
+                        .await
+                }
+            };
+            let (uploaded, made, posted) = tokio::join!(
+                self.store_result(&output, &result_key, profile, &mut tracker),
+                described,
+                posted
             );
-            (uploaded?, made?)
+            (uploaded?, made?, posted?, cut.start_achieved)
         };
-        let mut result = describe(&made, result_key.clone(), size, sha256)?;
+        let mut result = describe(&made, result_key.clone(), profile, &uploaded)?;
+        if profile == Profile::Hls {
+            result.duration_secs = hls_duration(&output).await?;
+        }
         result.start_achieved = start_achieved;
+        result.poster_key = posted;
         let duration = result.duration_secs;
+        let size = result.size;
         let completed = tracker.status_mut().complete(result);
         if let Err(e) = tracker.flush().await {
             if matches!(e, StoreError::Cancelled(_)) {
-                // Cancelled at the last moment: the result must not outlive the job.
-                let _ = self
-                    .store
-                    .objects()
-                    .delete(&object_store::path::Path::from(result_key.as_str()))
-                    .await;
+                // Cancelled at the last moment: the outputs must not outlive the job.
+                let _ = self.store.delete_job_outputs(tracker.status()).await;
             }
             return Err(e.into());
         }
+        if let Some(broker) = self.broker.as_ref().filter(|_| completed) {
+            hopster_common::notify::queue_if_wanted(broker, tracker.status()).await;
+        }
         log::info!("job {id}: completed ({size} bytes, {duration:.3} s, recorded: {completed})");
         Ok(())
+    }
+}
+
+/// What was stored of the result.
+struct Uploaded {
+    size: u64,
+    sha256: String,
+    segments: Vec<String>,
+}
+
+/// What a cut produced besides the output file.
+struct CutDone {
+    start_achieved: Option<Timecode>,
+    /// Where in the clip the poster is (to be) taken.
+    poster_at: Timecode,
+    /// ffmpeg wrote the poster already, as a second output.
+    poster_in_run: bool,
+}
+
+/// Where the poster is taken: `poster_at`, or one second in (the first frame of a clip
+/// shorter than two seconds). An explicit time past the clip is refused.
+fn poster_time(spec: &shared_proto::JobSpec, length: Timecode) -> Result<Timecode, StageError> {
+    match spec.poster_at {
+        Some(at) if at >= length => Err(StageError::abort(
+            ErrorCode::ClipOutOfRange,
+            format!("`poster_at` {at} is at or past the end of the clip ({length})"),
+        )),
+        Some(at) => Ok(at),
+        None if length.as_micros() >= 2_000_000 => Ok(Timecode::from_micros(1_000_000)),
+        None => Ok(Timecode::ZERO),
+    }
+}
+
+/// The sum of an HLS playlist's `#EXTINF` durations.
+async fn hls_duration(playlist: &std::path::Path) -> Result<f64, StageError> {
+    let text = tokio::fs::read_to_string(playlist).await.map_err(|e| {
+        StageError::retry(
+            ErrorCode::TranscodeFailed,
+            format!("reading the playlist: {e}"),
+        )
+    })?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok())
+        .sum())
+}
+
+impl Transcoder {
+    /// Stores the result: one object, or for HLS every segment and then the playlist (so a
+    /// stored playlist always has its segments).
+    async fn store_result(
+        &self,
+        output: &std::path::Path,
+        key: &str,
+        profile: Profile,
+        tracker: &mut JobTracker,
+    ) -> Result<Uploaded, StageError> {
+        if profile != Profile::Hls {
+            let (size, sha256) = upload(output, key, tracker).await?;
+            return Ok(Uploaded {
+                size,
+                sha256,
+                segments: Vec::new(),
+            });
+        }
+        let dir = output.parent().unwrap_or(std::path::Path::new("."));
+        let playlist = tokio::fs::read_to_string(output).await.map_err(|e| {
+            StageError::retry(
+                ErrorCode::TranscodeFailed,
+                format!("reading the playlist: {e}"),
+            )
+        })?;
+        let segments: Vec<String> = playlist
+            .lines()
+            .filter(|l| ffmpeg::is_segment_name(l.trim()))
+            .map(|l| l.trim().to_owned())
+            .collect();
+        let prefix = keys::hls_prefix(&tracker.status().id);
+        let mut total = 0u64;
+        for name in &segments {
+            total += put_file(&self.store, &dir.join(name), &format!("{prefix}{name}")).await?;
+            JobStatus::record_transfer(&mut tracker.status_mut().progress.upload, total, None);
+            tracker.flush_throttled().await?;
+        }
+        let (size, sha256) = sha256_file(output).await?;
+        put_file(&self.store, output, key).await?;
+        Ok(Uploaded {
+            size: total + size,
+            sha256,
+            segments,
+        })
+    }
+
+    /// Stores the poster ffmpeg wrote; `None` when it wrote none (an audio profile).
+    async fn store_poster(
+        &self,
+        id: &shared_proto::JobId,
+        file: &std::path::Path,
+    ) -> Result<Option<String>, StageError> {
+        if !file.exists() {
+            return Ok(None);
+        }
+        let key = keys::poster_key(id);
+        put_file(&self.store, file, &key).await?;
+        Ok(Some(key))
+    }
+
+    /// Takes the poster from the finished clip and stores it (video profiles only).
+    async fn poster_after(
+        &self,
+        job: &TranscodeJob,
+        clip: &std::path::Path,
+        file: &std::path::Path,
+        at: Timecode,
+    ) -> Result<Option<String>, StageError> {
+        if !job.spec.profile.has_video() || job.spec.profile == Profile::Hls {
+            return Ok(None);
+        }
+        let args = ffmpeg::poster_args(path_str(clip)?, at, path_str(file)?);
+        self.runner
+            .run(&self.settings.ffmpeg, &args, PROBE_DEADLINE, None)
+            .await
+            .map_err(|e| {
+                StageError::retry(
+                    ErrorCode::TranscodeFailed,
+                    format!("taking the poster: {e}"),
+                )
+            })?;
+        self.store_poster(&job.job_id, file).await
     }
 }
 
@@ -153,12 +340,13 @@ impl Transcoder {
         job: &TranscodeJob,
         dir: &WorkDir,
         output: &std::path::Path,
-    ) -> Result<Option<Timecode>, StageError> {
+        poster: &std::path::Path,
+    ) -> Result<CutDone, StageError> {
         let Some(url) = &job.source_url else {
             let source = dir.file("source");
             fetch(&self.store, &job.source_key, &source).await?;
             return self
-                .transcode(tracker, job, &Input::file(&source), output)
+                .transcode(tracker, job, &Input::file(&source), output, poster)
                 .await;
         };
         let proxy = RangeProxy::start(self.http.clone(), url.clone(), self.limits.max_bytes)
@@ -170,8 +358,19 @@ impl Transcoder {
                 )
             })?;
         let cut = self
-            .transcode(tracker, job, &Input::proxied(proxy.url.clone()), output)
+            .transcode(
+                tracker,
+                job,
+                &Input::proxied(proxy.url.clone()),
+                output,
+                poster,
+            )
             .await;
+        hopster_common::metrics::count(
+            "hopster_downloaded_bytes_total",
+            &[("how", "ranged")],
+            proxy.bytes() as f64,
+        );
         let progress = &mut tracker.status_mut().progress.download;
         JobStatus::record_transfer(progress, proxy.bytes(), None);
         progress.percent = Some(100.0);
@@ -203,12 +402,24 @@ impl Transcoder {
         job: &TranscodeJob,
         input: &Input,
         output: &std::path::Path,
-    ) -> Result<Option<Timecode>, StageError> {
+        poster: &std::path::Path,
+    ) -> Result<CutDone, StageError> {
         let id = &job.job_id;
+        let spec = &job.spec;
         let probe = self.probe(input).await?;
         let clip = check_clip(&probe, job, &self.limits)?;
-        log::info!("job {id}: transcoding {} from {}", clip.length, clip.start);
-        let copy = job.spec.accuracy == Accuracy::Keyframe;
+        log::info!(
+            "job {id}: transcoding {} from {} to {}",
+            clip.length,
+            clip.start,
+            spec.profile.as_str()
+        );
+        // Only a plain mp4 can be a stream copy (the gateway refuses other combinations).
+        let copy = spec.accuracy == Accuracy::Keyframe
+            && spec.profile == Profile::Mp4
+            && spec.max_height.is_none();
+        let poster_at = poster_time(spec, clip.length)?;
+        let poster_in_run = spec.profile.has_video() && !copy;
         // In keyframe mode the start achieved is the keyframe at or before `start`; finding it
         // is a probe of its own, run while ffmpeg copies.
         let keyframe = async {
@@ -230,7 +441,7 @@ impl Transcoder {
                         probe::keyframe_at_or_before(&out, start).unwrap_or(start),
                     ))
                 }
-                (true, None) => Ok(Some(Timecode::ZERO)),
+                (true, None) => Ok::<_, StageError>(Some(Timecode::ZERO)),
                 (false, _) => Ok(None),
             }
         };
@@ -241,7 +452,11 @@ impl Transcoder {
             output: path_str(output)?,
             start: Some(clip.start),
             length: job.spec.stop.map(|_| clip.length),
+            profile: spec.profile,
+            max_height: spec.max_height,
+            poster: poster_in_run.then_some((path_str(poster)?, poster_at)),
         };
+        let began = std::time::Instant::now();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let args = ffmpeg::cut_args(&cut, &self.settings);
         let run = self.runner.run(
@@ -290,28 +505,49 @@ impl Transcoder {
         };
         let (encoded, start_achieved) = tokio::join!(encode, keyframe);
         encoded?;
-        start_achieved
+        let wall = began.elapsed().as_secs_f64();
+        if wall > 0.0 {
+            hopster_common::metrics::observe(
+                "hopster_ffmpeg_speed",
+                &[("profile", spec.profile.as_str())],
+                clip.length.as_secs_f64() / wall,
+            );
+        }
+        Ok(CutDone {
+            start_achieved: start_achieved?,
+            poster_at,
+            poster_in_run,
+        })
     }
 }
 
-/// The result's description from a probe of the stored clip.
-fn describe(made: &Probe, key: String, size: u64, sha256: String) -> Result<JobResult, StageError> {
-    let video = made.video().ok_or_else(|| {
-        StageError::abort(
+/// The result's description from a probe of the stored clip (for HLS: of a segment).
+fn describe(
+    made: &Probe,
+    key: String,
+    profile: Profile,
+    uploaded: &Uploaded,
+) -> Result<JobResult, StageError> {
+    let video = made.video();
+    if profile.has_video() && video.is_none() {
+        return Err(StageError::abort(
             ErrorCode::TranscodeFailed,
             "ffmpeg produced no video stream",
-        )
-    })?;
+        ));
+    }
     Ok(JobResult {
         key,
-        size,
+        size: uploaded.size,
         duration_secs: made.duration().map_or(0.0, Timecode::as_secs_f64),
-        mime: "video/mp4".into(),
-        video_codec: video.codec_name.clone().unwrap_or_default(),
+        mime: profile.mime().into(),
+        profile,
+        video_codec: video.and_then(|v| v.codec_name.clone()).unwrap_or_default(),
         audio_codec: made.audio().and_then(|a| a.codec_name.clone()),
-        width: video.width.unwrap_or(0),
-        height: video.height.unwrap_or(0),
-        sha256,
+        width: video.and_then(|v| v.width).unwrap_or(0),
+        height: video.and_then(|v| v.height).unwrap_or(0),
+        sha256: uploaded.sha256.clone(),
+        poster_key: None,
+        segments: uploaded.segments.clone(),
         start_achieved: None,
     })
 }
@@ -337,10 +573,19 @@ fn check_clip(
             ),
         ));
     }
-    if probe.video().is_none() {
+    if job.spec.profile.has_video() && probe.video().is_none() {
         return Err(StageError::abort(
             ErrorCode::NotAVideo,
             "the source has no video stream",
+        ));
+    }
+    if !job.spec.profile.has_video() && probe.audio().is_none() {
+        return Err(StageError::abort(
+            ErrorCode::NoAudio,
+            format!(
+                "the `{}` profile keeps only the audio, and the source has no audio stream",
+                job.spec.profile.as_str()
+            ),
         ));
     }
     let duration = probe

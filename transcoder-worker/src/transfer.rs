@@ -110,3 +110,15 @@ pub async fn upload(
     let digest = hex(&hasher.finalize());
     Ok((sent, digest))
 }
+
+/// Stores a small local file in one request (HLS segments, posters). Returns its size.
+pub async fn put_file(store: &Store, file: &std::path::Path, key: &str) -> Result<u64, StageError> {
+    let bytes = tokio::fs::read(file).await.map_err(local)?;
+    let size = bytes.len() as u64;
+    store
+        .objects()
+        .put(&Path::from(key), bytes.into())
+        .await
+        .map_err(StoreError::from)?;
+    Ok(size)
+}
