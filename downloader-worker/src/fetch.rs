@@ -142,6 +142,11 @@ async fn copy_body(
             )
         })?;
         bytes += chunk.len() as u64;
+        hopster_common::metrics::count(
+            "hopster_downloaded_bytes_total",
+            &[("how", "staged")],
+            chunk.len() as f64,
+        );
         if bytes > max_bytes {
             return Err(too_large(bytes, max_bytes));
         }

@@ -2,6 +2,9 @@
 //! the job to the transcoder.
 
 mod fetch;
+mod notify;
+
+pub use notify::Notifier;
 
 use hopster_common::settings::{Settings, SourceSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError, Worker};
@@ -110,13 +113,66 @@ impl Stage for Downloader {
     }
 }
 
-/// Runs the downloader until `shutdown` fires.
+/// Runs the downloader until `shutdown` fires: the download stage, callback delivery, the
+/// retention sweep and the operations endpoints.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (broker, store) = hopster_common::connect(&settings, "downloader-worker").await?;
     let stage = Downloader::new(&settings, store.clone(), broker.clone())?;
-    Worker::new(stage, broker.clone(), store, settings.worker.clone())
-        .run(settings.amqp.prefetch, shutdown)
-        .await?;
+    let notifier = Notifier::new(&settings, store.clone(), broker.clone())?;
+    hopster_common::ops::serve(
+        &settings.worker.http_bind,
+        broker.clone(),
+        store.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    tokio::spawn(sweep_periodically(
+        store.clone(),
+        settings.retention.clone(),
+        shutdown.clone(),
+    ));
+    let downloads = Worker::new(
+        stage,
+        broker.clone(),
+        store.clone(),
+        settings.worker.clone(),
+    )
+    .run(settings.amqp.prefetch, shutdown.clone());
+    // Deliveries are short HTTP calls: several at once, whatever the download concurrency.
+    let callbacks = Worker::new(notifier, broker.clone(), store, settings.worker.clone())
+        .run(settings.amqp.prefetch.max(8), shutdown);
+    let (downloads, callbacks) = tokio::join!(downloads, callbacks);
+    downloads?;
+    callbacks?;
     broker.close().await;
     Ok(())
+}
+
+/// Runs the retention sweep every `sweep_interval_secs` (the first one a minute after start,
+/// or at once when the interval is shorter), until shutdown.
+async fn sweep_periodically(
+    store: Store,
+    retention: hopster_common::settings::RetentionSettings,
+    shutdown: CancellationToken,
+) {
+    if retention.max_age_secs == 0 {
+        log::info!("retention sweep off (retention.max_age_secs = 0)");
+        return;
+    }
+    let interval = std::time::Duration::from_secs(retention.sweep_interval_secs.max(1));
+    let mut wait = interval.min(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = interval;
+        match store
+            .sweep(std::time::Duration::from_secs(retention.max_age_secs))
+            .await
+        {
+            Ok(swept) => log::info!("retention sweep: {swept:?}"),
+            Err(e) => log::warn!("retention sweep failed: {e}; trying again next time"),
+        }
+    }
 }
