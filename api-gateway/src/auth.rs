@@ -70,7 +70,14 @@ fn presented_key(req: &ServiceRequest) -> Option<String> {
         return value.strip_prefix("Bearer ").map(|k| k.trim().to_owned());
     }
     let path = req.path();
-    if path.ends_with("/video") || path == "/download" {
+    // What browsers load by URL (`<video>`, `<img>`, HLS segments, `EventSource`) cannot send
+    // headers.
+    if path.ends_with("/video")
+        || path.ends_with("/poster")
+        || path.ends_with("/events")
+        || path.contains("/hls/")
+        || path == "/download"
+    {
         return crate::routes::query_value(req.query_string(), "key");
     }
     None

@@ -57,7 +57,9 @@ impl From<BrokerError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self.code {
-            ErrorCode::UnknownJob | ErrorCode::UnknownRoute => StatusCode::NOT_FOUND,
+            ErrorCode::UnknownJob | ErrorCode::UnknownRoute | ErrorCode::NoPoster => {
+                StatusCode::NOT_FOUND
+            }
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotReady | ErrorCode::JobFailed | ErrorCode::JobFinished => {
                 StatusCode::CONFLICT

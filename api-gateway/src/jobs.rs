@@ -22,13 +22,26 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
     let fresh = JobStatus::queued(spec, hopster_common::now_ms());
     match state.store.create_status(&fresh).await? {
         Created::New => {
-            queue(state, &fresh, true).await?;
+            // The listing entry and the message are independent: write and publish at once.
+            let (indexed, queued) =
+                tokio::join!(state.store.index_job(&fresh), queue(state, &fresh, true));
+            queued?;
+            if let Err(e) = indexed {
+                log::warn!("job {}: not listed in GET /v1/jobs: {e}", fresh.id);
+            }
+            hopster_common::metrics::job_entered(JobState::Queued);
             log::info!("job {}: queued {}", fresh.id, fresh.spec.url);
             Ok((fresh, Submitted::New))
         }
         Created::Existing(existing) if existing.state == JobState::Failed => {
             state.store.put_status(&fresh).await?;
-            queue(state, &fresh, false).await?;
+            let (indexed, queued) =
+                tokio::join!(state.store.index_job(&fresh), queue(state, &fresh, false));
+            queued?;
+            if let Err(e) = indexed {
+                log::warn!("job {}: not listed in GET /v1/jobs: {e}", fresh.id);
+            }
+            hopster_common::metrics::job_entered(JobState::Queued);
             state.hot.put(&fresh);
             log::info!("job {}: failed before; queued again", fresh.id);
             Ok((fresh, Submitted::New))
@@ -52,13 +65,20 @@ fn check_limits(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
         }
     }
     if !state.allow_private_networks {
-        let ip =
-            shared_proto::net::url_host(&spec.url).and_then(|h| h.parse::<std::net::IpAddr>().ok());
-        if let Some(reason) = ip.and_then(shared_proto::net::forbidden_ip) {
-            return Err(ApiError::new(
-                ErrorCode::SourceForbidden,
-                format!("the source's address is {reason}; only public addresses may be fetched"),
-            ));
+        let urls = [
+            ("the source", Some(&spec.url)),
+            ("`callback_url`", spec.callback_url.as_ref()),
+        ];
+        for (what, url) in urls {
+            let ip = url
+                .and_then(|u| shared_proto::net::url_host(u))
+                .and_then(|h| h.parse::<std::net::IpAddr>().ok());
+            if let Some(reason) = ip.and_then(shared_proto::net::forbidden_ip) {
+                return Err(ApiError::new(
+                    ErrorCode::SourceForbidden,
+                    format!("{what}'s address is {reason}; only public addresses may be used"),
+                ));
+            }
         }
     }
     Ok(())

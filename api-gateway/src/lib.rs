@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+mod events;
 mod hot;
 mod jobs;
 pub mod openapi;

@@ -22,6 +22,15 @@ pub struct CreateJob {
     /// `frame` (default: re-encode, frame-accurate) or `keyframe` (stream copy from the
     /// keyframe at or before `start`; the result reports `start_achieved`).
     accuracy: Option<shared_proto::Accuracy>,
+    /// `mp4` (default, H.264/AAC), `webm` (VP9/Opus), `audio` (AAC in m4a), `mp3`, or `hls`
+    /// (H.264/AAC playlist and segments).
+    profile: Option<shared_proto::Profile>,
+    /// Scale the video down to at most this height (16–4320), keeping the aspect ratio.
+    max_height: Option<u32>,
+    /// Where in the clip the poster is taken (`HH:MM:SS[.ffffff]`); default one second in.
+    poster_at: Option<String>,
+    /// POSTed the signed status when the job completes, fails or is cancelled.
+    callback_url: Option<String>,
 }
 
 /// The v1 error format.
@@ -43,6 +52,8 @@ pub struct ErrorDetail {
 #[derive(ToSchema)]
 pub struct JobList {
     jobs: Vec<crate::routes::JobView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
 }
 
 /// `POST /schedule` (the seed's API).
@@ -107,12 +118,16 @@ pub struct Message {
         crate::routes::v1::show,
         crate::routes::v1::cancel,
         crate::routes::v1::video,
+        crate::routes::v1::poster,
+        crate::routes::v1::segment,
+        crate::events::stream,
         crate::routes::seed::welcome,
         crate::routes::seed::schedule,
         crate::routes::seed::progress,
         crate::routes::seed::download,
         crate::routes::health::healthz,
         crate::routes::health::readyz,
+        crate::routes::health::metrics,
         openapi_json,
     ),
     components(schemas(ErrorCode, ErrorBody, SeedErrorBody, CreateJob, Schedule)),

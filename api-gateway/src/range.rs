@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange};
-use shared_proto::{ErrorCode, JobResult};
+use shared_proto::ErrorCode;
 
 /// What a `Range` header asks of an object of `size` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +58,15 @@ pub fn parse(header: Option<&str>, size: u64) -> ByteRange {
     ByteRange::Partial { first, last }
 }
 
-/// Streams `result` from the store, honouring `Range`.
+/// Streams the object at `key` (`size` bytes) from the store, honouring `Range`.
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    result: &JobResult,
+    key: &str,
+    size: u64,
+    mime: &str,
     filename: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let size = result.size;
     let range = parse(
         req.headers()
             .get(header::RANGE)
@@ -100,7 +101,7 @@ pub async fn serve(
     let got = state
         .store
         .objects()
-        .get_opts(&Path::from(result.key.as_str()), options)
+        .get_opts(&Path::from(key), options)
         .await
         .map_err(|e| match e {
             object_store::Error::NotFound { .. } => {
@@ -112,7 +113,7 @@ pub async fn serve(
         .into_stream()
         .map(|chunk| chunk.map_err(|e| actix_web::error::ErrorServiceUnavailable(e.to_string())));
     Ok(response
-        .insert_header((header::CONTENT_TYPE, result.mime.as_str()))
+        .insert_header((header::CONTENT_TYPE, mime))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((
             header::CONTENT_DISPOSITION,

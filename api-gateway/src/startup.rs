@@ -24,6 +24,8 @@ pub struct AppState {
     pub max_clip_secs: u64,
     /// Recently read statuses.
     pub hot: std::sync::Arc<crate::hot::HotStatus>,
+    /// Every status event the services publish, for `GET /v1/jobs/{id}/events`.
+    pub events: tokio::sync::broadcast::Sender<shared_proto::JobStatus>,
 }
 
 /// A bound, not yet running gateway.
@@ -45,6 +47,9 @@ impl Application {
             bail!("HOPSTER__SOURCES__VIDEO_URL_TEMPLATE must contain `{{video_id}}`");
         }
         let (broker, store) = hopster_common::connect(&settings, "api-gateway").await?;
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let hot: std::sync::Arc<crate::hot::HotStatus> = Default::default();
+        crate::events::follow(broker.clone(), events.clone(), hot.clone());
         let state = AppState {
             store,
             broker,
@@ -52,7 +57,8 @@ impl Application {
             max_body_bytes: settings.gateway.max_body_bytes,
             allow_private_networks: settings.downloader.allow_private_networks,
             max_clip_secs: settings.sources.max_clip_secs,
-            hot: Default::default(),
+            hot,
+            events,
         };
         let keys = crate::auth::ApiKeys::new(&settings.auth.api_keys);
         if !keys.is_enabled() {

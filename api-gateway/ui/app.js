@@ -15,13 +15,11 @@
   // What a header value may hold; a key outside it could never be sent.
   const KEY_CHARS = /^[\x21-\x7e]+$/;
 
-  // Live updates. Polling is the transport for now: the gateway has no server-sent events.
-  // TODO(sse): once `GET /v1/jobs/{id}/events` exists (text/event-stream, one job document
-  // per event), set LIVE_EVENTS to true: watchEvents() then follows each active job through
-  // an EventSource (which cannot send headers, hence `?key=`), feeding the same applyJob()
-  // as the poller, and the poller carries on as the fallback. Don't probe the URL before
-  // then: a 404 would show up in the console.
-  const LIVE_EVENTS = false;
+  // Live updates: each active job is followed through `GET /v1/jobs/{id}/events` (Server-Sent
+  // Events, one job document per event, the event named after the state), with an EventSource
+  // (which cannot send headers, hence `?key=`). The poller carries on as the fallback.
+  const LIVE_EVENTS = true;
+  const EVENT_NAMES = ['queued', 'downloading', 'transcoding', 'uploading', 'completed', 'failed', 'cancelled'];
 
   const STATE_WORDS = {
     queued: 'Queued',
@@ -627,7 +625,7 @@
       source.close();
       streams.delete(job.id);
     };
-    source.onmessage = (event) => {
+    const onEvent = (event) => {
       let next = null;
       try {
         next = JSON.parse(event.data);
@@ -637,6 +635,7 @@
       applyJob(next);
       if (next && TERMINAL.has(next.state)) stop();
     };
+    EVENT_NAMES.forEach((name) => source.addEventListener(name, onEvent));
     source.onerror = stop; // the poller carries on
   }
 

@@ -187,6 +187,9 @@ mod tests {
             height: 240,
             sha256: String::new(),
             start_achieved: None,
+            profile: Default::default(),
+            poster_key: None,
+            segments: Vec::new(),
         };
         assert_eq!(result_summary(&r), "3.00 s, 320x240 h264/aac, 2.00 KiB");
     }

@@ -5,7 +5,8 @@ use actix_web::{web, HttpResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// The process answers.
@@ -19,12 +20,14 @@ pub(crate) async fn healthz() -> HttpResponse {
     responses((status = 200, description = "Broker and store reachable"),
               (status = 503, description = "Broker or store unreachable")))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let broker = state.broker.is_connected();
-    let store = state.store.head("readyz-probe").await.is_ok();
-    let body = serde_json::json!({"broker": broker, "store": store});
-    if broker && store {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    hopster_common::ops::readiness_response(
+        hopster_common::ops::readiness(&state.broker, &state.store).await,
+    )
+}
+
+/// The gateway's metrics (Prometheus text).
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
+pub(crate) async fn metrics() -> HttpResponse {
+    hopster_common::ops::metrics_response()
 }

@@ -17,6 +17,18 @@ pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
     body::query_param(query, name).ok().flatten()
 }
 
+/// `text` with everything but RFC 3986's unreserved characters percent-encoded.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     v1::configure(cfg);
     seed::configure(cfg);

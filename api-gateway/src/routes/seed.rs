@@ -206,7 +206,9 @@ pub(crate) async fn download(
     let video_file = body::query_param(req.query_string(), "video_file")?;
     let (name, status) = lookup(&state, video_file, "video_file").await?;
     match (&status.state, &status.result) {
-        (JobState::Completed, Some(result)) => Ok(range::serve(&state, &req, result, &name).await?),
+        (JobState::Completed, Some(result)) => {
+            Ok(range::serve(&state, &req, &result.key, result.size, &result.mime, &name).await?)
+        }
         (JobState::Failed, _) => Err(failure(&status)),
         _ => Err(seed_error(NO_VIDEO, format!("{name} is not ready yet"))),
     }

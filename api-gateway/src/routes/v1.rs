@@ -7,16 +7,20 @@ use crate::range;
 use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use object_store::ObjectStoreExt;
 use serde::Serialize;
 use shared_proto::spec::{parse_bound, url_for_video_id};
-use shared_proto::{Accuracy, ErrorCode, JobSpec, JobState, JobStatus};
+use shared_proto::{Accuracy, ErrorCode, JobSpec, JobState, JobStatus, Profile};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/jobs", web::post().to(create))
         .route("/v1/jobs", web::get().to(list))
         .route("/v1/jobs/{id}", web::get().to(show))
         .route("/v1/jobs/{id}", web::delete().to(cancel))
-        .route("/v1/jobs/{id}/video", web::get().to(video));
+        .route("/v1/jobs/{id}/video", web::get().to(video))
+        .route("/v1/jobs/{id}/poster", web::get().to(poster))
+        .route("/v1/jobs/{id}/hls/{segment}", web::get().to(segment))
+        .route("/v1/jobs/{id}/events", web::get().to(crate::events::stream));
 }
 
 /// A job as the v1 API shows it: the status document plus links.
@@ -32,6 +36,8 @@ struct Links {
     #[serde(rename = "self")]
     this: String,
     video: String,
+    poster: String,
+    events: String,
 }
 
 impl From<JobStatus> for JobView {
@@ -40,6 +46,8 @@ impl From<JobStatus> for JobView {
         JobView {
             links: Links {
                 video: format!("{this}/video"),
+                poster: format!("{this}/poster"),
+                events: format!("{this}/events"),
                 this,
             },
             status,
@@ -76,7 +84,20 @@ pub(crate) async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let obj = body::json_object(payload, state.max_body_bytes).await?;
-    body::only_fields(&obj, &["url", "video_id", "start", "stop", "accuracy"])?;
+    body::only_fields(
+        &obj,
+        &[
+            "url",
+            "video_id",
+            "start",
+            "stop",
+            "accuracy",
+            "profile",
+            "max_height",
+            "poster_at",
+            "callback_url",
+        ],
+    )?;
     let accuracy = match body::string_field(&obj, "accuracy")?.as_deref() {
         None | Some("frame") => Accuracy::Frame,
         Some("keyframe") => Accuracy::Keyframe,
@@ -106,6 +127,7 @@ pub(crate) async fn create(
     };
     let mut spec = JobSpec::new(&url, video_id, start, stop)?;
     spec.accuracy = accuracy;
+    output_options(&obj, &mut spec)?;
     let (status, submitted) = jobs::submit(&state, spec).await?;
     let view = JobView::from(status);
     let mut response = match submitted {
@@ -117,14 +139,88 @@ pub(crate) async fn create(
         .json(view))
 }
 
+/// Reads `profile`, `max_height`, `poster_at` and `callback_url` into the spec, refusing
+/// combinations that cannot be made.
+fn output_options(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    spec: &mut JobSpec,
+) -> Result<(), ApiError> {
+    let invalid = |message: String| ApiError::new(ErrorCode::InvalidRequest, message);
+    if let Some(text) = body::string_field(obj, "profile")? {
+        spec.profile = Profile::parse(&text).ok_or_else(|| {
+            invalid(format!(
+                "`profile` must be one of mp4, webm, audio, mp3, hls, not `{}`",
+                text.chars().take(40).collect::<String>()
+            ))
+        })?;
+    }
+    match obj.get("max_height") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(value) => {
+            let height = value
+                .as_u64()
+                .filter(|h| (16..=4320).contains(h))
+                .ok_or_else(|| {
+                    invalid("`max_height` must be a whole number from 16 to 4320".into())
+                })?;
+            if !spec.profile.has_video() {
+                return Err(invalid(format!(
+                    "`max_height` scales video; the `{}` profile has none",
+                    spec.profile.as_str()
+                )));
+            }
+            spec.max_height = Some(height as u32);
+        }
+    }
+    spec.poster_at = parse_bound(
+        "poster_at",
+        body::string_field(obj, "poster_at")?.as_deref(),
+    )?;
+    if spec.poster_at.is_some() && !spec.profile.has_video() {
+        return Err(invalid(format!(
+            "`poster_at` places the poster; the `{}` profile has no video and no poster",
+            spec.profile.as_str()
+        )));
+    }
+    if let (Some(at), Some(length)) = (spec.poster_at, spec.clip_length()) {
+        if at >= length {
+            return Err(ApiError::new(
+                ErrorCode::InvalidClipRange,
+                format!("`poster_at` ({at}) must be inside the clip, which is {length} long"),
+            ));
+        }
+    }
+    if spec.accuracy == Accuracy::Keyframe
+        && (spec.profile != Profile::Mp4 || spec.max_height.is_some())
+    {
+        return Err(invalid(
+            "`accuracy: keyframe` copies the streams as they are: it works only with the mp4 \
+             profile and without `max_height`"
+                .into(),
+        ));
+    }
+    if let Some(url) = body::string_field(obj, "callback_url")? {
+        let url = shared_proto::spec::normalize_url(&url).map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidUrl,
+                "`callback_url` must be an absolute http or https URL without credentials",
+            )
+        })?;
+        spec.callback_url = Some(url);
+    }
+    Ok(())
+}
+
 /// Largest and default page of `GET /v1/jobs`.
 const MAX_LIST: usize = 100;
 const DEFAULT_LIST: usize = 20;
 
-/// `GET /v1/jobs?state=&limit=` → `{"jobs": [...]}`, newest first.
+/// `GET /v1/jobs?state=&limit=&cursor=` → `{"jobs": [...], "next_cursor": ...}`, newest
+/// first. `next_cursor` is `null` on the last page.
 #[utoipa::path(get, path = "/v1/jobs", tag = "v1",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-           ("state" = Option<JobState>, Query, description = "Only jobs in this state")),
+           ("state" = Option<JobState>, Query, description = "Only jobs in this state"),
+           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     responses(
         (status = 200, description = "Jobs, newest first", body = crate::openapi::JobList),
         (status = 400, description = "`invalid_request`", body = crate::openapi::ErrorBody),
@@ -158,13 +254,23 @@ pub(crate) async fn list(
             )
         })?),
     };
-    let mut jobs = state
+    let cursor = body::query_param(query, "cursor")?;
+    if let Some(c) = &cursor {
+        if shared_proto::keys::parse_index_key(c).is_none() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`cursor` is not one this API handed out (use `next_cursor` of a previous page)",
+            ));
+        }
+    }
+    let (jobs, next) = state
         .store
-        .recent_statuses(limit, |s| wanted.is_none_or(|w| s.state == w))
+        .list_jobs(limit, cursor.as_deref(), |s| {
+            wanted.is_none_or(|w| s.state == w)
+        })
         .await?;
-    jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at_ms));
     let jobs: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs, "next_cursor": next })))
 }
 
 /// `GET /v1/jobs/{id}`.
@@ -217,18 +323,25 @@ pub(crate) async fn cancel(
     status.updated_at_ms = hopster_common::now_ms();
     state.store.put_status(&status).await?;
     state.hot.put(&status);
+    hopster_common::metrics::job_entered(JobState::Cancelled);
+    hopster_common::notify::queue_if_wanted(&state.broker, &status).await;
     log::info!("job {}: cancelled", status.id);
     Ok(HttpResponse::Ok().json(JobView::from(status)))
 }
 
-/// `GET /v1/jobs/{id}/video`: the mp4, with Range; `409` until it is ready.
+/// `GET /v1/jobs/{id}/video`: the result, with Range; `409` until it is ready. With
+/// `?redirect=1`, a `302` to a presigned URL of the bucket instead (s3 store). An HLS result
+/// is its playlist, whose segment URIs point back here (`/hls/{segment}`) or, with
+/// `?redirect=1`, are presigned.
 #[utoipa::path(get, path = "/v1/jobs/{id}/video", tag = "v1",
     params(("id" = String, Path, description = "The job id"),
            ("key" = Option<String>, Query, description = "The API key, for players that cannot send headers"),
+           ("redirect" = Option<String>, Query, description = "`1`: answer 302 to a presigned bucket URL (HLS: a playlist of presigned segment URLs)"),
            ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`")),
     responses(
-        (status = 200, description = "The whole mp4", content_type = "video/mp4"),
-        (status = 206, description = "The requested range", content_type = "video/mp4"),
+        (status = 200, description = "The whole result (mp4, webm, m4a, mp3, or an m3u8 playlist)"),
+        (status = 206, description = "The requested range"),
+        (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`"),
         (status = 416, description = "The range starts past the end"),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
@@ -241,10 +354,154 @@ pub(crate) async fn video(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let status = jobs::find(&state, &id).await?;
-    match (&status.state, &status.result) {
-        (JobState::Completed, Some(result)) => {
-            range::serve(&state, &req, result, &format!("{}.mp4", status.id)).await
+    let result = completed(&status)?;
+    let redirect = wants_redirect(&req);
+    if result.profile == Profile::Hls {
+        return playlist(&state, &req, &status, result, redirect).await;
+    }
+    if redirect {
+        if let Some(url) = state.store.presigned_get(&result.key).await? {
+            return Ok(found(url));
         }
+    }
+    let name = format!("{}.{}", status.id, result.profile.extension());
+    range::serve(&state, &req, &result.key, result.size, &result.mime, &name).await
+}
+
+/// `GET /v1/jobs/{id}/poster`: the poster JPEG (video profiles), or `?redirect=1` → `302`.
+#[utoipa::path(get, path = "/v1/jobs/{id}/poster", tag = "v1",
+    params(("id" = String, Path, description = "The job id"),
+           ("key" = Option<String>, Query, description = "The API key, for `<img src>`"),
+           ("redirect" = Option<String>, Query, description = "`1`: answer 302 to a presigned bucket URL")),
+    responses(
+        (status = 200, description = "The poster", content_type = "image/jpeg"),
+        (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`"),
+        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_job`, `no_poster` (audio profiles)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn poster(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let status = jobs::find(&state, &id).await?;
+    let result = completed(&status)?;
+    let key = result.poster_key.as_deref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NoPoster,
+            format!(
+                "the `{}` profile has no video, so the job has no poster",
+                result.profile.as_str()
+            ),
+        )
+    })?;
+    if wants_redirect(&req) {
+        if let Some(url) = state.store.presigned_get(key).await? {
+            return Ok(found(url));
+        }
+    }
+    let meta =
+        state.store.head(key).await?.ok_or_else(|| {
+            ApiError::new(ErrorCode::UnknownJob, "the poster is no longer stored")
+        })?;
+    let name = format!("{}.jpg", status.id);
+    range::serve(&state, &req, key, meta.size, "image/jpeg", &name).await
+}
+
+/// `GET /v1/jobs/{id}/hls/{segment}`: one segment of an HLS result.
+#[utoipa::path(get, path = "/v1/jobs/{id}/hls/{segment}", tag = "v1",
+    params(("id" = String, Path, description = "The job id"),
+           ("segment" = String, Path, description = "A segment name from the playlist (`seg_00000.ts`)"),
+           ("key" = Option<String>, Query, description = "The API key, for players that cannot send headers")),
+    responses(
+        (status = 200, description = "The segment", content_type = "video/mp2t"),
+        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_job`, `unknown_route` (no such segment)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn segment(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let status = jobs::find(&state, &id).await?;
+    let result = completed(&status)?;
+    if !result.segments.contains(&name) {
+        return Err(ApiError::new(
+            ErrorCode::UnknownRoute,
+            format!(
+                "job {} has no segment `{}`",
+                status.id,
+                name.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    let key = format!("{}{name}", shared_proto::keys::hls_prefix(&status.id));
+    let meta =
+        state.store.head(&key).await?.ok_or_else(|| {
+            ApiError::new(ErrorCode::UnknownJob, "the segment is no longer stored")
+        })?;
+    range::serve(&state, &req, &key, meta.size, "video/mp2t", &name).await
+}
+
+/// An HLS result's playlist with its segment URIs made absolute: gateway routes (carrying
+/// `?key=` when the request did) or presigned bucket URLs.
+async fn playlist(
+    state: &AppState,
+    req: &HttpRequest,
+    status: &JobStatus,
+    result: &shared_proto::JobResult,
+    presign: bool,
+) -> Result<HttpResponse, ApiError> {
+    let got = state
+        .store
+        .objects()
+        .get(&object_store::path::Path::from(result.key.as_str()))
+        .await
+        .map_err(hopster_common::store::StoreError::from)?;
+    let text = got
+        .bytes()
+        .await
+        .map_err(hopster_common::store::StoreError::from)?;
+    let text = String::from_utf8_lossy(&text);
+    let key = super::query_value(req.query_string(), "key");
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        let uri = line.trim();
+        if !uri.is_empty() && !uri.starts_with('#') {
+            let signed = if presign {
+                let key = format!("{}{uri}", shared_proto::keys::hls_prefix(&status.id));
+                state.store.presigned_get(&key).await?
+            } else {
+                None
+            };
+            match (signed, &key) {
+                (Some(url), _) => out.push_str(&url),
+                (None, Some(k)) => out.push_str(&format!(
+                    "/v1/jobs/{}/hls/{uri}?key={}",
+                    status.id,
+                    super::percent_encode(k)
+                )),
+                (None, None) => out.push_str(&format!("/v1/jobs/{}/hls/{uri}", status.id)),
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, Profile::Hls.mime()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(out))
+}
+
+/// The result of a completed job, or why there is none yet.
+fn completed(status: &JobStatus) -> Result<&shared_proto::JobResult, ApiError> {
+    match (&status.state, &status.result) {
+        (JobState::Completed, Some(result)) => Ok(result),
         (JobState::Failed, _) => Err(ApiError::new(
             ErrorCode::JobFailed,
             match &status.error {
@@ -254,7 +511,21 @@ pub(crate) async fn video(
         )),
         (state, _) => Err(ApiError::new(
             ErrorCode::NotReady,
-            format!("the job is {}; the video is not ready yet", state.as_str()),
+            format!("the job is {}; the result is not ready yet", state.as_str()),
         )),
     }
+}
+
+fn wants_redirect(req: &HttpRequest) -> bool {
+    matches!(
+        super::query_value(req.query_string(), "redirect").as_deref(),
+        Some("1" | "true")
+    )
+}
+
+fn found(url: String) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
