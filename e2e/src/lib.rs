@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod compose;
+pub mod hook;
 pub mod media;
 pub mod native;
 pub mod rabbit;

@@ -81,6 +81,9 @@ pub struct Probed {
     pub format: String,
     pub video_codec: String,
     pub audio_codec: Option<String>,
+    /// Of the first video stream; 0 without one.
+    pub width: u64,
+    pub height: u64,
 }
 
 /// Probes bytes by writing them to a temp file.
@@ -117,16 +120,25 @@ pub fn probe(path: &Path) -> Probed {
                 .and_then(|s| s["codec_name"].as_str().map(str::to_owned))
         })
     };
+    let dimension = |which: &str| {
+        v["streams"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+            .and_then(|s| s[which].as_u64())
+            .unwrap_or(0)
+    };
     Probed {
         duration: v["format"]["duration"]
             .as_str()
             .and_then(|d| d.parse().ok())
-            .expect("a duration"),
+            .unwrap_or(0.0),
         format: v["format"]["format_name"]
             .as_str()
             .unwrap_or_default()
             .to_owned(),
         video_codec: codec("video").unwrap_or_default(),
         audio_codec: codec("audio"),
+        width: dimension("width"),
+        height: dimension("height"),
     }
 }

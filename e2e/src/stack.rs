@@ -66,6 +66,8 @@ pub fn settings(
     s.worker.retry_max_ms = 1000;
     s.worker.progress_interval_ms = 200;
     s.worker.shutdown_grace_secs = 5;
+    // Both workers run in the test process: each takes a free port.
+    s.worker.http_bind = "127.0.0.1:0".into();
     s
 }
 

@@ -268,6 +268,13 @@ fn native_env(
     env.insert("HOPSTER__AMQP__PREFIX".into(), prefix.to_owned());
     if service == "api-gateway" {
         env.insert("HOPSTER__GATEWAY__BIND".into(), format!("127.0.0.1:{port}"));
+    } else {
+        // Each container has its own network namespace; processes on one machine do not.
+        assert_eq!(
+            env["HOPSTER__WORKER__HTTP_BIND"], "0.0.0.0:9090",
+            "{service}"
+        );
+        env.insert("HOPSTER__WORKER__HTTP_BIND".into(), "127.0.0.1:0".into());
     }
     env
 }

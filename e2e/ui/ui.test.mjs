@@ -48,6 +48,8 @@ function log(text) {
 const consoleErrors = [];
 const expectedNetworkErrors = [];
 const allowedStatuses = new Set();
+// Every Server-Sent Events stream the page opened (GET /v1/jobs/{id}/events).
+const eventStreams = [];
 
 function watchConsole(page) {
   page.on('console', (msg) => {
@@ -59,6 +61,9 @@ function watchConsole(page) {
     else consoleErrors.push(text + where);
   });
   page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+  page.on('request', (request) => {
+    if (/\/v1\/jobs\/[0-9a-f]{32}\/events/.test(request.url())) eventStreams.push(request.url());
+  });
 }
 
 async function waitFor(what, timeoutMs, check) {
@@ -196,6 +201,10 @@ async function main() {
     result.progress_values_seen = progressSeen;
     assert.match(await row.locator('.job-result').textContent(), /^2\.0\d s · 320×240/);
     log(`completed; states ${result.states_seen.join(' → ')}`);
+    // The row was followed live, through the job's event stream.
+    assert.ok(eventStreams.some((u) => u.includes(`/v1/jobs/${id}/events`)),
+      `no event stream for ${id}: ${eventStreams.join(', ')}`);
+    result.event_streams = eventStreams.length;
 
     // Play it in the page.
     await row.locator('button.play').click();

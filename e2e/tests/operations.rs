@@ -1,0 +1,360 @@
+//! Operations: paging through jobs, the retention sweep, and every service's `/metrics`,
+//! `/healthz` and `/readyz`.
+#![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
+
+use e2e::native::{env_from_settings, free_port, NativeStack};
+use e2e::source::SourceServer;
+use e2e::stack::{Options, Stack};
+use e2e::TempDir;
+use hopster_common::settings::Backend;
+use hopster_common::Store;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const JOB_DEADLINE: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_paged_newest_first_with_a_cursor() {
+    let stack = Stack::spawn(Options {
+        backend: Backend::S3,
+        workers: false,
+    })
+    .await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let mut submitted = Vec::new();
+    for second in 1..=5 {
+        let (code, job) = stack
+            .post(
+                "/v1/jobs",
+                &json!({"url": url, "start": format!("00:00:0{second}")}),
+            )
+            .await;
+        assert_eq!(code, 202);
+        submitted.push(job["id"].as_str().expect("id").to_owned());
+        // Distinct creation times, so "newest first" has one answer.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/jobs?limit=2&cursor={c}"),
+            None => "/v1/jobs?limit=2".to_owned(),
+        };
+        let (code, page) = stack.get_json(&path).await;
+        assert_eq!(code, 200, "{page}");
+        let jobs = page["jobs"].as_array().expect("jobs");
+        assert!(jobs.len() <= 2);
+        paged.extend(
+            jobs.iter()
+                .map(|j| j["id"].as_str().expect("id").to_owned()),
+        );
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    submitted.reverse();
+    assert_eq!(paged, submitted, "newest first, each once");
+    assert_eq!(pages, 3);
+    let (code, _) = stack.get_json("/v1/jobs?state=queued&limit=1").await;
+    assert_eq!(code, 200);
+    let (code, body) = stack.get_json("/v1/jobs?cursor=../../etc").await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (code, page) = stack.get_json("/v1/jobs?state=completed").await;
+    assert_eq!(
+        (code, page["jobs"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    stack.stop().await;
+}
+
+async fn exists(store: &Store, key: &str) -> bool {
+    store.head(key).await.expect("head").is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_sweep_deletes_old_outputs_and_sources_but_not_running_jobs() {
+    let stack = Stack::spawn(Options {
+        backend: Backend::S3,
+        workers: true,
+    })
+    .await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (_, job) = stack
+        .post("/v1/jobs", &json!({"url": url, "stop": "00:00:02"}))
+        .await;
+    let id = job["id"].as_str().expect("id").to_owned();
+    let (done, _) = stack.wait_for_job(&id, JOB_DEADLINE).await;
+    assert_eq!(done["state"], "completed");
+    let result = done["result"]["key"].as_str().expect("key").to_owned();
+    let poster = done["result"]["poster_key"]
+        .as_str()
+        .expect("poster")
+        .to_owned();
+    let source = shared_proto::keys::source_key(&url);
+    for key in [&result, &poster, &source] {
+        assert!(exists(&stack.store, key).await, "{key} stored");
+    }
+    // A job still running, and an orphan result from a crash long ago.
+    let running = shared_proto::JobSpec::new(&url, None, None, None).expect("spec");
+    let mut status = shared_proto::JobStatus::queued(running, 1);
+    status.state = shared_proto::JobState::Transcoding;
+    stack.store.put_status(&status).await.expect("put");
+    let orphan = "results/ffffffffffffffffffffffffffffffff.mp4";
+    stack
+        .store
+        .objects()
+        .put(&Path::from(orphan), b"x".to_vec().into())
+        .await
+        .expect("put");
+
+    // Nothing is old enough for a day's retention.
+    let swept = stack
+        .store
+        .sweep(Duration::from_secs(86_400))
+        .await
+        .expect("sweep");
+    assert_eq!(swept, Default::default());
+    assert!(exists(&stack.store, &result).await);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let swept = stack
+        .store
+        .sweep(Duration::from_millis(10))
+        .await
+        .expect("sweep");
+    assert_eq!(
+        (swept.jobs, swept.results, swept.sources),
+        (1, 1, 1),
+        "{swept:?}"
+    );
+    for key in [&result, &poster, &source, orphan] {
+        assert!(!exists(&stack.store, key).await, "{key} deleted");
+    }
+    assert!(stack
+        .store
+        .status(&done_id(&id))
+        .await
+        .expect("read")
+        .is_none());
+    assert!(
+        stack
+            .store
+            .status(&status.id)
+            .await
+            .expect("read")
+            .is_some(),
+        "a running job is never swept"
+    );
+    let (code, _) = stack.get_json(&format!("/v1/jobs/{id}/video")).await;
+    assert_eq!(code, 404, "an expired result is gone, not an error");
+    stack.stop().await;
+}
+
+fn done_id(id: &str) -> shared_proto::JobId {
+    shared_proto::JobId::parse(id).expect("id")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_downloader_sweeps_on_its_own_schedule() {
+    let stack = Stack::spawn_with(
+        Options {
+            backend: Backend::Fs,
+            workers: true,
+        },
+        |s| {
+            s.retention.max_age_secs = 1;
+            s.retention.sweep_interval_secs = 1;
+        },
+    )
+    .await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (_, job) = stack
+        .post("/v1/jobs", &json!({"url": url, "stop": "00:00:01"}))
+        .await;
+    let id = job["id"].as_str().expect("id").to_owned();
+    let result = format!("results/{id}.mp4");
+    stack
+        .wait_until(JOB_DEADLINE, "the result to be stored", || async {
+            exists(&stack.store, &result).await
+        })
+        .await;
+    stack
+        .wait_until(
+            Duration::from_secs(30),
+            "the sweep to delete the result",
+            || async {
+                !exists(&stack.store, &result).await
+                    && stack
+                        .store
+                        .status(&done_id(&id))
+                        .await
+                        .expect("read")
+                        .is_none()
+            },
+        )
+        .await;
+    stack.stop().await;
+}
+
+/// `name{labels} value` lines of a Prometheus text page, checked to parse.
+fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix('#') {
+            let words: Vec<&str> = comment.split_whitespace().collect();
+            assert!(matches!(words.first(), Some(&"HELP" | &"TYPE")), "{line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("`series value`");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value: {line}"));
+        let name = series.split('{').next().expect("name");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad name: {line}"
+        );
+        assert_eq!(series.contains('{'), series.ends_with('}'), "{line}");
+        out.insert(series.to_owned(), value);
+    }
+    out
+}
+
+async fn scrape(http: &reqwest::Client, port: u16, path: &str) -> (u16, String) {
+    let r = http
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .expect("GET");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_serves_metrics_health_and_readiness() {
+    let media = TempDir::new("hopster-source");
+    std::fs::copy(e2e::media::sixty_second_video(), media.0.join("sixty.mp4")).expect("media");
+    let source = SourceServer::start(media.0.clone());
+    let fs = TempDir::new("hopster-store");
+    let mut settings = e2e::stack::settings(Backend::Fs, &source.base_url, None, &fs.0);
+    let port = free_port();
+    settings.gateway.bind = format!("127.0.0.1:{port}");
+    let ops: BTreeMap<&str, u16> = [
+        ("downloader-worker", free_port()),
+        ("transcoder-worker", free_port()),
+    ]
+    .into();
+    let env = env_from_settings(&settings);
+    let ops_for_env = ops.clone();
+    let stack = NativeStack::start(
+        port,
+        &["downloader-worker", "transcoder-worker"],
+        move |name| {
+            let mut env = env.clone();
+            if let Some(p) = ops_for_env.get(name) {
+                env.insert(
+                    "HOPSTER__WORKER__HTTP_BIND".into(),
+                    format!("127.0.0.1:{p}"),
+                );
+            }
+            env
+        },
+    )
+    .await;
+    let url = format!("{}/sixty.mp4", source.base_url);
+    let (_, ok) = stack
+        .api
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:02", "stop": "00:00:04"}),
+        )
+        .await;
+    let (_, missing) = stack
+        .api
+        .post(
+            "/v1/jobs",
+            &json!({"url": format!("{}/missing.mp4", source.base_url)}),
+        )
+        .await;
+    for (job, state) in [(&ok, "completed"), (&missing, "failed")] {
+        let (done, _) = stack
+            .api
+            .wait_for_job(job["id"].as_str().expect("id"), JOB_DEADLINE)
+            .await;
+        assert_eq!(done["state"], state, "{done}");
+    }
+    let http = reqwest::Client::new();
+    let mut pages = BTreeMap::new();
+    for (name, p) in [("api-gateway", port)].into_iter().chain(ops.clone()) {
+        assert_eq!(scrape(&http, p, "/healthz").await.0, 200, "{name}");
+        let (code, ready) = scrape(&http, p, "/readyz").await;
+        assert_eq!(code, 200, "{name}: {ready}");
+        assert!(ready.contains("\"broker\":true") && ready.contains("\"store\":true"));
+        let (code, text) = scrape(&http, p, "/metrics").await;
+        assert_eq!(code, 200, "{name}");
+        pages.insert(name, parse_metrics(&text));
+    }
+    let value = |service: &str, series: &str| pages[service].get(series).copied().unwrap_or(0.0);
+    assert_eq!(
+        value("api-gateway", "hopster_jobs_total{state=\"queued\"}"),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "downloader-worker",
+            "hopster_jobs_total{state=\"downloading\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value("downloader-worker", "hopster_jobs_total{state=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "transcoder-worker",
+            "hopster_jobs_total{state=\"completed\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "transcoder-worker",
+            "hopster_ffmpeg_speed_count{profile=\"mp4\"}"
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            "transcoder-worker",
+            "hopster_downloaded_bytes_total{how=\"ranged\"}"
+        ) + value(
+            "downloader-worker",
+            "hopster_downloaded_bytes_total{how=\"staged\"}"
+        ) > 0.0
+    );
+    assert_eq!(
+        value(
+            "transcoder-worker",
+            "hopster_stage_duration_seconds_count{stage=\"transcode\",outcome=\"done\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "downloader-worker",
+            "hopster_stage_duration_seconds_count{stage=\"download\",outcome=\"failed\"}"
+        ),
+        1.0
+    );
+    drop(stack);
+}
