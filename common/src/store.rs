@@ -299,7 +299,7 @@ impl Store {
             if !status.state.is_terminal() || status.updated_at_ms >= cutoff_ms {
                 continue;
             }
-            self.delete_job_outputs(&status).await?;
+            self.delete_job_outputs(&id).await?;
             self.delete_key(&keys::index_key(&id, status.created_at_ms))
                 .await?;
             self.delete_status(&id).await?;
@@ -349,9 +349,8 @@ impl Store {
     }
 
     /// Deletes a job's result (all HLS segments too) and poster.
-    pub async fn delete_job_outputs(&self, status: &JobStatus) -> Result<(), StoreError> {
+    pub async fn delete_job_outputs(&self, id: &JobId) -> Result<(), StoreError> {
         use futures::TryStreamExt;
-        let id = &status.id;
         for profile in shared_proto::Profile::ALL {
             if profile != shared_proto::Profile::Hls {
                 self.delete_key(&keys::result_key(id, profile)).await?;

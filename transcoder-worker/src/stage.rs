@@ -89,6 +89,21 @@ impl Stage for Transcoder {
 
     async fn handle(&self, job: TranscodeJob) -> Result<(), StageError> {
         let id = job.job_id.clone();
+        let outcome = self.transcode_job(job).await;
+        if matches!(outcome, Err(StageError::Cancelled)) {
+            // Cancelled while storing (HLS segments, the poster) or at the last moment: the
+            // outputs must not outlive the job.
+            if let Err(e) = self.store.delete_job_outputs(&id).await {
+                log::warn!("job {id}: removing the outputs of the cancelled job: {e}");
+            }
+        }
+        outcome
+    }
+}
+
+impl Transcoder {
+    async fn transcode_job(&self, job: TranscodeJob) -> Result<(), StageError> {
+        let id = job.job_id.clone();
         let resumed = JobTracker::resume(
             self.store.clone(),
             &id,
@@ -186,13 +201,7 @@ impl Stage for Transcoder {
         let duration = result.duration_secs;
         let size = result.size;
         let completed = tracker.status_mut().complete(result);
-        if let Err(e) = tracker.flush().await {
-            if matches!(e, StoreError::Cancelled(_)) {
-                // Cancelled at the last moment: the outputs must not outlive the job.
-                let _ = self.store.delete_job_outputs(tracker.status()).await;
-            }
-            return Err(e.into());
-        }
+        tracker.flush().await?;
         if let Some(broker) = self.broker.as_ref().filter(|_| completed) {
             hopster_common::notify::queue_if_wanted(broker, tracker.status()).await;
         }
