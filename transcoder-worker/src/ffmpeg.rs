@@ -7,8 +7,10 @@ use shared_proto::{Profile, Timecode};
 #[derive(Debug, Clone)]
 pub struct Cut<'a> {
     pub input: &'a crate::probe::Input,
-    /// The demuxer the probe found (`format_name`), forced so ffmpeg does not guess again.
-    pub format: &'a str,
+    /// The demuxer the probe found (`format_name`), forced so ffmpeg does not guess again;
+    /// `None` when ffmpeg starts before the probe ends (it then picks one from
+    /// `-format_whitelist`).
+    pub format: Option<&'a str>,
     /// The output file (for HLS: the playlist; segments go beside it).
     pub output: &'a str,
     pub start: Option<Timecode>,
@@ -51,12 +53,10 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     if let Some(start) = cut.start.filter(|s| s.as_micros() > 0) {
         args.extend(["-ss".into(), start.ffmpeg_arg()]);
     }
-    args.extend([
-        "-f".into(),
-        cut.format.into(),
-        "-i".into(),
-        cut.input.location.clone(),
-    ]);
+    if let Some(format) = cut.format {
+        args.extend(["-f".into(), format.into()]);
+    }
+    args.extend(["-i".into(), cut.input.location.clone()]);
     if let Some(length) = cut.length {
         args.extend(["-t".into(), length.ffmpeg_arg()]);
     }
@@ -270,7 +270,7 @@ mod tests {
         let input = crate::probe::Input::file(std::path::Path::new("/tmp/in"));
         let cut = Cut {
             input: &input,
-            format: "mov,mp4,m4a,3gp,3g2,mj2",
+            format: Some("mov,mp4,m4a,3gp,3g2,mj2"),
             output: "/tmp/out.mp4",
             start: Some(Timecode::parse("00:00:10").unwrap()),
             length: Some(Timecode::parse("00:00:03").unwrap()),
@@ -302,7 +302,7 @@ mod tests {
         let input = crate::probe::Input::proxied("http://127.0.0.1:9/source".into());
         let mut cut = Cut {
             input: &input,
-            format: "matroska,webm",
+            format: None,
             output: "o",
             start: None,
             length: None,
@@ -334,7 +334,7 @@ mod tests {
         let input = crate::probe::Input::file(std::path::Path::new("/tmp/in"));
         let mut cut = Cut {
             input: &input,
-            format: "mov,mp4,m4a,3gp,3g2,mj2",
+            format: Some("mov,mp4,m4a,3gp,3g2,mj2"),
             output: "/w/index.m3u8",
             start: None,
             length: None,

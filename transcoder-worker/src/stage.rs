@@ -174,6 +174,11 @@ impl Transcoder {
                         let first = output.with_file_name("seg_00000.ts");
                         self.probe(&Input::output(&first)).await
                     }
+                    // An mp4 describes itself in its `moov`: no ffprobe process needed.
+                    Profile::Mp4 => match crate::mp4info::describe_file(&output).await {
+                        Some(made) => Ok(made),
+                        None => self.probe(&output_input).await,
+                    },
                     _ => self.probe(&output_input).await,
                 }
             };
@@ -415,8 +420,29 @@ impl Transcoder {
     ) -> Result<CutDone, StageError> {
         let id = &job.job_id;
         let spec = &job.spec;
-        let probe = self.probe(input).await?;
-        let clip = check_clip(&probe, job, &self.limits)?;
+        // With a `stop`, the clip is known from the spec alone: ffmpeg starts at once and the
+        // source probe runs beside it (its verdict still decides: a refused source kills
+        // ffmpeg). That takes one process start and a read of the source's index off the
+        // critical path. Without one, the probe must say where the source ends first.
+        let known = spec.stop.and_then(|stop| {
+            let start = spec.start.unwrap_or(Timecode::ZERO);
+            stop.checked_sub(start).map(|length| Clip { start, length })
+        });
+        let (clip, format) = match known {
+            Some(clip) => (clip, None),
+            None => {
+                let probe = self.probe(input).await?;
+                let clip = check_clip(&probe, job, &self.limits)?;
+                (clip, Some(probe.format.format_name))
+            }
+        };
+        let checked = async {
+            if format.is_some() {
+                return Ok(());
+            }
+            let probe = self.probe(input).await?;
+            check_clip(&probe, job, &self.limits).map(|_| ())
+        };
         log::info!(
             "job {id}: transcoding {} from {} to {}",
             clip.length,
@@ -457,7 +483,7 @@ impl Transcoder {
         let cut = Cut {
             input,
             copy,
-            format: &probe.format.format_name,
+            format: format.as_deref(),
             output: path_str(output)?,
             start: Some(clip.start),
             length: job.spec.stop.map(|_| clip.length),
@@ -512,7 +538,20 @@ impl Transcoder {
             })?;
             Ok::<(), StageError>(())
         };
-        let (encoded, start_achieved) = tokio::join!(encode, keyframe);
+        let work = async { tokio::join!(encode, keyframe) };
+        tokio::pin!(checked, work);
+        // The probe's verdict wins: when it refuses the source, ffmpeg is killed (dropped) at
+        // once; when ffmpeg ends first, its result counts only if the probe then accepts.
+        let (encoded, start_achieved) = tokio::select! {
+            verdict = &mut checked => {
+                verdict?;
+                (&mut work).await
+            }
+            done = &mut work => {
+                (&mut checked).await?;
+                done
+            }
+        };
         encoded?;
         let wall = began.elapsed().as_secs_f64();
         if wall > 0.0 {

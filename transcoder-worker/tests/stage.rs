@@ -224,3 +224,43 @@ async fn ffmpeg_that_fails_on_the_input_fails_the_job_permanently() {
         other => panic!("expected an abort, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
+    // The clip has a stop, so ffmpeg starts before the probe answers; the 4 s source is
+    // longer than allowed, and the probe's verdict must win and stop ffmpeg.
+    let mut f = fixture("refused").await;
+    let pid_file = f.dir.join("ffmpeg.pid");
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(
+        &f.dir,
+        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
+    );
+    f.settings.sources.max_duration_secs = 2;
+    let err = Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
+        .handle(f.job.clone())
+        .await
+        .unwrap_err();
+    match err {
+        StageError::Abort { code, .. } => assert_eq!(code, ErrorCode::SourceTooLong),
+        other => panic!("expected the probe's refusal, got {other:?}"),
+    }
+    // The fake ffmpeg did start (the speculative run) and is gone now.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let pid = loop {
+        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+            break pid.trim().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "ffmpeg never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ffmpeg ({pid}) still runs"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    assert!(status.result.is_none());
+}
