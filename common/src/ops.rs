@@ -28,8 +28,23 @@ pub fn metrics_response() -> HttpResponse {
         .body(crate::metrics::render())
 }
 
-/// Binds `bind` and serves the three endpoints until `shutdown`; returns the bound port.
-pub async fn serve(
+/// Binds `bind` and serves the three endpoints until `shutdown`; returns the bound port, or
+/// `None` when `bind` cannot be bound (logged): the endpoints are for watching a worker, and a
+/// taken port must not stop it from working.
+pub fn serve(bind: &str, broker: Broker, store: Store, shutdown: CancellationToken) -> Option<u16> {
+    match start(bind, broker, store, shutdown) {
+        Ok(port) => Some(port),
+        Err(e) => {
+            log::error!(
+                "no /healthz, /readyz or /metrics: {e:#}; set HOPSTER__WORKER__HTTP_BIND to a \
+                 free address (port 0 picks one)"
+            );
+            None
+        }
+    }
+}
+
+fn start(
     bind: &str,
     broker: Broker,
     store: Store,

@@ -195,10 +195,9 @@ impl Store {
         let path = Path::from(keys::status_key(&status.id));
         let opts = PutOptions::from(PutMode::Create);
         match self.inner.put_opts(&path, encode(status), opts).await {
-            Ok(_) => {
-                self.announce(status).await;
-                Ok(Created::New)
-            }
+            // Not announced: nobody can follow a job before its id is handed out, and the
+            // first thing `/events` sends is the stored status.
+            Ok(_) => Ok(Created::New),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 match self.status(&status.id).await? {
                     Some(existing) => Ok(Created::Existing(Box::new(existing))),
@@ -257,7 +256,7 @@ impl Store {
 
 fn encode(status: &JobStatus) -> PutPayload {
     // Serializing plain data structs cannot fail; an empty body would be caught on read.
-    PutPayload::from(serde_json::to_vec_pretty(status).unwrap_or_default())
+    PutPayload::from(serde_json::to_vec(status).unwrap_or_default())
 }
 
 /// What a retention sweep deleted.

@@ -124,8 +124,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         broker.clone(),
         store.clone(),
         shutdown.clone(),
-    )
-    .await?;
+    );
     tokio::spawn(sweep_periodically(
         store.clone(),
         settings.retention.clone(),

@@ -166,6 +166,10 @@ fn done_id(id: &str) -> shared_proto::JobId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_downloader_sweeps_on_its_own_schedule() {
+    // Both workers are also given an ops port that is taken: that costs them their
+    // endpoints (logged), not their work.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_at = taken.local_addr().expect("addr").to_string();
     let stack = Stack::spawn_with(
         Options {
             backend: Backend::Fs,
@@ -174,6 +178,7 @@ async fn the_downloader_sweeps_on_its_own_schedule() {
         |s| {
             s.retention.max_age_secs = 1;
             s.retention.sweep_interval_secs = 1;
+            s.worker.http_bind = taken_at;
         },
     )
     .await;

@@ -25,8 +25,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         broker.clone(),
         store.clone(),
         shutdown.clone(),
-    )
-    .await?;
+    );
     Worker::new(stage, broker.clone(), store, settings.worker.clone())
         .run(settings.amqp.prefetch, shutdown)
         .await?;
