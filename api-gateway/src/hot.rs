@@ -1,8 +1,9 @@
-//! Hot status reads from memory, with the store as the source of truth: a completed job never
-//! changes, so its status is kept until evicted; any other state is served from memory for at
-//! most [`FRESH`] (the workers and other replicas write the store, not this cache), which
-//! turns a burst of polls of one running job into one store read per window while a client
-//! waiting for completion sees it within 50 ms.
+//! Hot status reads from memory, with the store as the source of truth: a completed job does
+//! not change, so its status is served from memory for [`SETTLED`] (bounded, because the
+//! retention sweep may delete it and a new submission may start it again); any other state
+//! for at most [`FRESH`] (the workers and other replicas write the store, and their status
+//! events refresh this cache), which turns a burst of polls of one running job into one store
+//! read per window while a client waiting for completion sees it at once.
 
 use shared_proto::{JobId, JobState, JobStatus};
 use std::collections::HashMap;
@@ -11,6 +12,8 @@ use std::time::{Duration, Instant};
 
 /// How long a status that may still change is served from memory.
 const FRESH: Duration = Duration::from_millis(50);
+/// How long a completed job is served from memory.
+const SETTLED: Duration = Duration::from_secs(60);
 /// Entries kept at most; past it the cache is cleared (cheap, and rare).
 const CAPACITY: usize = 50_000;
 
@@ -24,11 +27,24 @@ impl HotStatus {
     pub fn get(&self, id: &JobId) -> Option<JobStatus> {
         let entries = self.entries.lock().ok()?;
         let (at, status) = entries.get(id)?;
-        (status.state == JobState::Completed || at.elapsed() < FRESH).then(|| status.clone())
+        let window = if status.state == JobState::Completed {
+            SETTLED
+        } else {
+            FRESH
+        };
+        (at.elapsed() < window).then(|| status.clone())
     }
 
+    /// Caches `status`, unless the cache holds a later write of the job (a status event can
+    /// arrive after a store read that already saw a newer state).
     pub fn put(&self, status: &JobStatus) {
         if let Ok(mut entries) = self.entries.lock() {
+            if entries
+                .get(&status.id)
+                .is_some_and(|(_, held)| held.updated_at_ms > status.updated_at_ms)
+            {
+                return;
+            }
             if entries.len() >= CAPACITY {
                 entries.clear();
             }
@@ -41,6 +57,29 @@ impl HotStatus {
 mod tests {
     use super::*;
     use shared_proto::JobSpec;
+
+    #[test]
+    fn a_late_event_never_replaces_a_later_status() {
+        let hot = HotStatus::default();
+        let mut done = JobStatus::queued(JobSpec::new("http://h/v", None, None, None).unwrap(), 0);
+        let mut running = done.clone();
+        running.state = JobState::Transcoding;
+        running.updated_at_ms = 10;
+        done.state = JobState::Completed;
+        done.updated_at_ms = 20;
+        hot.put(&done);
+        hot.put(&running);
+        assert_eq!(
+            hot.get(&done.id).map(|s| s.state),
+            Some(JobState::Completed)
+        );
+        // A job submitted again (after the sweep deleted it) is newer: it replaces the entry.
+        let mut again = running.clone();
+        again.state = JobState::Queued;
+        again.updated_at_ms = 30;
+        hot.put(&again);
+        assert_eq!(hot.get(&done.id).map(|s| s.state), Some(JobState::Queued));
+    }
 
     #[test]
     fn only_completed_jobs_outlive_the_freshness_window() {
@@ -59,11 +98,18 @@ mod tests {
         status.state = JobState::Completed;
         hot.put(&status);
         if let Some(entry) = hot.entries.lock().unwrap().get_mut(&status.id) {
-            entry.0 -= FRESH * 1000;
+            entry.0 -= FRESH * 100;
         }
         assert!(
             hot.get(&status.id).is_some(),
-            "a completed job never changes"
+            "a completed job does not change"
+        );
+        if let Some(entry) = hot.entries.lock().unwrap().get_mut(&status.id) {
+            entry.0 -= SETTLED;
+        }
+        assert!(
+            hot.get(&status.id).is_none(),
+            "but it may be swept and submitted again: read again after a while"
         );
     }
 }

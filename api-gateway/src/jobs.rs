@@ -30,6 +30,9 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
                 log::warn!("job {}: not listed in GET /v1/jobs: {e}", fresh.id);
             }
             hopster_common::metrics::job_entered(JobState::Queued);
+            // Replaces what this replica may still hold of an earlier job of the same id
+            // (swept by retention, now submitted again).
+            state.hot.put(&fresh);
             log::info!("job {}: queued {}", fresh.id, fresh.spec.url);
             Ok((fresh, Submitted::New))
         }
