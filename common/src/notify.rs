@@ -22,9 +22,11 @@ pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> Option<String> {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("v1={hex}"))
+    Some(format!("v1={}", hex(&mac.finalize().into_bytes())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Queues the delivery of the job's callback when it has one and has ended. A failure to
@@ -56,25 +58,16 @@ mod tests {
         let sig = signature(b"Jefe", 1_700_000_000, b"{\"a\":1}");
         let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap();
         mac.update(b"1700000000.{\"a\":1}");
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(sig, Some(format!("v1={hex}")));
+        assert_eq!(
+            sig,
+            Some(format!("v1={}", hex(&mac.finalize().into_bytes())))
+        );
         assert_ne!(sig, signature(b"Jefe", 1_700_000_001, b"{\"a\":1}"));
         // And the HMAC itself is the standard one (RFC 4231, test case 2).
         let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap();
         mac.update(b"what do ya want for nothing?");
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         assert_eq!(
-            hex,
+            hex(&mac.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

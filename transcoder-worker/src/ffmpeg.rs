@@ -158,6 +158,22 @@ pub fn is_segment_name(name: &str) -> bool {
         .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// One frame as a JPEG, overwriting the file: the poster's encoder options (the file follows).
+const JPEG_FRAME: [&str; 12] = [
+    "-frames:v",
+    "1",
+    "-an",
+    "-c:v",
+    "mjpeg",
+    "-q:v",
+    "3",
+    "-f",
+    "image2",
+    "-update",
+    "1",
+    "-y",
+];
+
 /// The poster as a second output: one JPEG frame `at` into the clip, scaled like the video.
 /// `trim` picks the frame *before* any conversion and then ends the output, so the other
 /// frames cost nothing: with output `-ss`, ffmpeg 5.1 converted every decoded frame for the
@@ -170,21 +186,8 @@ fn poster_output(file: &str, at: Timecode, scale: Option<&str>) -> Vec<String> {
         chain = format!("{chain},{scale}");
     }
     let mut args = vec!["-vf".to_owned(), chain];
-    args.extend(strings(&[
-        "-frames:v",
-        "1",
-        "-an",
-        "-c:v",
-        "mjpeg",
-        "-q:v",
-        "3",
-        "-f",
-        "image2",
-        "-update",
-        "1",
-        "-y",
-        file,
-    ]));
+    args.extend(strings(&JPEG_FRAME));
+    args.push(file.to_owned());
     args
 }
 
@@ -203,21 +206,8 @@ pub fn poster_args(clip: &str, at: Timecode, file: &str) -> Vec<String> {
         args.extend(["-ss".into(), at.ffmpeg_arg()]);
     }
     args.extend(["-i".into(), clip.into()]);
-    args.extend(strings(&[
-        "-frames:v",
-        "1",
-        "-an",
-        "-c:v",
-        "mjpeg",
-        "-q:v",
-        "3",
-        "-f",
-        "image2",
-        "-update",
-        "1",
-        "-y",
-        file,
-    ]));
+    args.extend(strings(&JPEG_FRAME));
+    args.push(file.to_owned());
     args
 }
 
