@@ -126,17 +126,8 @@ pub(crate) async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     // Subscribe before reading, so no change falls between the read and the subscription.
     let rx = state.events.subscribe();
-    let unknown = || {
-        ApiError::new(
-            ErrorCode::UnknownJob,
-            format!(
-                "no job has the id `{}`",
-                id.chars().take(64).collect::<String>()
-            ),
-        )
-    };
-    let job = JobId::parse(&id).ok_or_else(unknown)?;
-    let now = state.store.status(&job).await?.ok_or_else(unknown)?;
+    let now = crate::jobs::find_stored(&state, &id).await?;
+    let job = now.id.clone();
     let first = frame(&now);
     let follow = Follow {
         rx,
@@ -157,5 +148,3 @@ pub(crate) async fn stream(
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body))
 }
-
-use shared_proto::ErrorCode;

@@ -112,6 +112,15 @@ async fn queue(state: &AppState, status: &JobStatus, created: bool) -> Result<()
 
 /// The job's status; `unknown_job` for a malformed or unknown id alike.
 pub async fn find(state: &AppState, id: &str) -> Result<JobStatus, ApiError> {
+    if let Some(status) = JobId::parse(id).and_then(|id| state.hot.get(&id)) {
+        return Ok(status);
+    }
+    find_stored(state, id).await
+}
+
+/// The job's status as the store has it now, never the cached copy: for decisions (cancel)
+/// and for the first event of a live stream.
+pub async fn find_stored(state: &AppState, id: &str) -> Result<JobStatus, ApiError> {
     let unknown = || {
         ApiError::new(
             ErrorCode::UnknownJob,
@@ -119,9 +128,6 @@ pub async fn find(state: &AppState, id: &str) -> Result<JobStatus, ApiError> {
         )
     };
     let id = JobId::parse(id).ok_or_else(unknown)?;
-    if let Some(status) = state.hot.get(&id) {
-        return Ok(status);
-    }
     let status = state.store.status(&id).await?.ok_or_else(unknown)?;
     state.hot.put(&status);
     Ok(status)

@@ -39,17 +39,7 @@ fn strings<'a>(args: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
 /// re-encoding makes the cut exact to the frame. A poster, when asked for, is a second output
 /// of the same run: the frames are decoded anyway.
 pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
-    let mut args: Vec<String> = strings(&[
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        cut.input.protocols,
-        "-format_whitelist",
-        cut.input.formats,
-    ])
-    .collect();
+    let mut args = preamble(cut.input);
     if let Some(start) = cut.start.filter(|s| s.as_micros() > 0) {
         args.extend(["-ss".into(), start.ffmpeg_arg()]);
     }
@@ -191,21 +181,29 @@ fn poster_output(file: &str, at: Timecode, scale: Option<&str>) -> Vec<String> {
     args
 }
 
-/// A poster taken from a finished clip (used after a stream copy, which decodes nothing).
-pub fn poster_args(clip: &str, at: Timecode, file: &str) -> Vec<String> {
-    let mut args: Vec<String> = strings(&[
+/// What every ffmpeg run starts with: no stdin, errors only, and only the protocols and
+/// demuxers `input` allows.
+fn preamble(input: &crate::probe::Input) -> Vec<String> {
+    strings(&[
         "-nostdin",
         "-hide_banner",
         "-loglevel",
         "error",
         "-protocol_whitelist",
-        "file",
+        input.protocols,
+        "-format_whitelist",
+        input.formats,
     ])
-    .collect();
+    .collect()
+}
+
+/// A poster taken from a finished clip (used after a stream copy, which decodes nothing).
+pub fn poster_args(clip: &crate::probe::Input, at: Timecode, file: &str) -> Vec<String> {
+    let mut args = preamble(clip);
     if at.as_micros() > 0 {
         args.extend(["-ss".into(), at.ffmpeg_arg()]);
     }
-    args.extend(["-i".into(), clip.into()]);
+    args.extend(["-i".into(), clip.location.clone()]);
     args.extend(strings(&JPEG_FRAME));
     args.push(file.to_owned());
     args

@@ -331,7 +331,7 @@ impl Transcoder {
         if !job.spec.profile.has_video() || job.spec.profile == Profile::Hls {
             return Ok(None);
         }
-        let args = ffmpeg::poster_args(path_str(clip)?, at, path_str(file)?);
+        let args = ffmpeg::poster_args(&Input::output(clip), at, path_str(file)?);
         self.runner
             .run(&self.settings.ffmpeg, &args, PROBE_DEADLINE, None)
             .await

@@ -306,11 +306,8 @@ pub(crate) async fn cancel(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut status = jobs::find(&state, &id).await?;
-    // Read the store, not the hot copy: the decision must see the latest state.
-    if let Some(fresh) = state.store.status(&status.id).await? {
-        status = fresh;
-    }
+    // The store, not the hot copy: the decision must see the latest state.
+    let mut status = jobs::find_stored(&state, &id).await?;
     if !status.cancel() {
         return Err(ApiError::new(
             ErrorCode::JobFinished,
