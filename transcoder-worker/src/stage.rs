@@ -423,8 +423,11 @@ impl Transcoder {
         // With a `stop`, the clip is known from the spec alone: ffmpeg starts at once and the
         // source probe runs beside it (its verdict still decides: a refused source kills
         // ffmpeg). That takes one process start and a read of the source's index off the
-        // critical path. Without one, the probe must say where the source ends first.
-        let known = spec.stop.and_then(|stop| {
+        // critical path. Without one, the probe must say where the source ends first. With a
+        // thread budget per job (`transcoder.threads`), the probe would spend a core the
+        // budget does not give: it runs first, and workers packed one per core stay so.
+        let speculate = self.settings.threads == 0;
+        let known = spec.stop.filter(|_| speculate).and_then(|stop| {
             let start = spec.start.unwrap_or(Timecode::ZERO);
             stop.checked_sub(start).map(|length| Clip { start, length })
         });

@@ -264,3 +264,27 @@ async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
     let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
     assert!(status.result.is_none());
 }
+
+#[tokio::test]
+async fn with_a_thread_budget_the_probe_runs_first_and_a_refused_source_never_starts_ffmpeg() {
+    // `transcoder.threads` is a per-job CPU budget: no probe beside ffmpeg. The probe's
+    // refusal then comes before any ffmpeg process exists.
+    let mut f = fixture("budget").await;
+    let started = f.dir.join("ffmpeg.started");
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(
+        &f.dir,
+        &format!("touch {}\nexec sleep 60", started.display()),
+    );
+    f.settings.transcoder.threads = 1;
+    f.settings.sources.max_duration_secs = 2;
+    let err = Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
+        .handle(f.job.clone())
+        .await
+        .unwrap_err();
+    match err {
+        StageError::Abort { code, .. } => assert_eq!(code, ErrorCode::SourceTooLong),
+        other => panic!("expected the probe's refusal, got {other:?}"),
+    }
+    assert!(!started.exists(), "ffmpeg ran before the probe's verdict");
+}
