@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod guard;
+mod index;
 pub mod metrics;
 pub mod notify;
 pub mod ops;

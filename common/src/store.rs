@@ -1,6 +1,7 @@
 //! The bucket: status documents, staged sources and results, behind `object_store` so the
 //! same code runs on a directory (`fs`) and on any S3 API (`s3`).
 
+use crate::index::IndexQueue;
 use crate::settings::{Backend, StoreSettings};
 use anyhow::Context;
 use object_store::aws::AmazonS3Builder;
@@ -72,7 +73,12 @@ pub struct Store {
     signer: Option<Arc<dyn object_store::signer::Signer>>,
     presign_expiry: Duration,
     events: Option<Arc<dyn StatusSink>>,
+    index: Arc<IndexQueue>,
 }
+
+/// Index entries per object: as many as fit in a 255-byte file name. S3 itself takes 1,024
+/// bytes, but the file-backed S3 APIs (MinIO, s3s-fs) keep a key's last segment as a file.
+const INDEX_PER_OBJECT: usize = 255 / (keys::INDEX_ENTRY_LEN + 1);
 
 impl Store {
     /// Opens the configured backend. The fs root is created when missing.
@@ -128,6 +134,7 @@ impl Store {
             signer,
             presign_expiry: Duration::from_secs(settings.presign_expiry_secs.max(1)),
             events: None,
+            index: Arc::new(IndexQueue::new(INDEX_PER_OBJECT)),
         })
     }
 
@@ -138,6 +145,7 @@ impl Store {
             signer: None,
             presign_expiry: Duration::from_secs(3600),
             events: None,
+            index: Arc::new(IndexQueue::new(INDEX_PER_OBJECT)),
         }
     }
 
@@ -299,10 +307,30 @@ impl Store {
                 continue;
             }
             self.delete_job_outputs(&id).await?;
-            self.delete_key(&keys::index_key(&id, status.created_at_ms))
-                .await?;
             self.delete_status(&id).await?;
             swept.jobs += 1;
+        }
+        // Index objects none of whose jobs is left (swept above, submitted again since, or
+        // never queued).
+        for meta in list(keys::INDEX_PREFIX).await? {
+            let name = meta.location.as_ref();
+            if !old(&meta) {
+                continue;
+            }
+            let mut listed = false;
+            for entry in keys::index_entries(name).unwrap_or_default() {
+                let Some((id, created)) = keys::parse_index_key(&entry) else {
+                    continue;
+                };
+                match self.status(&id).await {
+                    Ok(Some(status)) if status.created_at_ms == created => listed = true,
+                    Ok(_) | Err(StoreError::CorruptStatus { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if !listed {
+                self.delete_key(name).await?;
+            }
         }
         // Outputs whose job is gone (swept above, or never finished its status).
         for prefix in ["results", "posters"] {
@@ -374,11 +402,11 @@ impl Store {
         }
     }
 
-    /// Records the job in the listing index.
+    /// Records the job in the listing index; returns once it is written. Jobs indexed while
+    /// another index write is in flight share the next object.
     pub async fn index_job(&self, status: &JobStatus) -> Result<(), StoreError> {
-        let key = keys::index_key(&status.id, status.created_at_ms);
-        self.inner
-            .put(&Path::from(key), PutPayload::default())
+        self.index
+            .add(&self.inner, &status.id, status.created_at_ms)
             .await?;
         Ok(())
     }
@@ -394,7 +422,9 @@ impl Store {
     ) -> Result<(Vec<JobStatus>, Option<String>), StoreError> {
         use futures::TryStreamExt;
         let prefix = Path::from(keys::INDEX_PREFIX);
-        let mut entries: Vec<String> = match cursor {
+        // Every object holding an entry after the cursor lists after it (an object's name
+        // sorts by its oldest entry); such an object may also hold entries before it.
+        let objects: Vec<String> = match cursor {
             Some(after) => self
                 .inner
                 .list_with_offset(Some(&prefix), &Path::from(after)),
@@ -403,8 +433,14 @@ impl Store {
         .map_ok(|m| m.location.to_string())
         .try_collect()
         .await?;
-        // S3 lists in key order already; a directory does not.
-        entries.sort();
+        let mut entries: Vec<String> = objects
+            .iter()
+            .filter_map(|name| keys::index_entries(name))
+            .flatten()
+            .filter(|entry| cursor.is_none_or(|after| entry.as_str() > after))
+            .collect();
+        entries.sort_unstable();
+        entries.dedup();
         let mut found = Vec::new();
         let mut last = None;
         for entry in entries {

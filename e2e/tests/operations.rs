@@ -37,31 +37,33 @@ async fn jobs_are_paged_newest_first_with_a_cursor() {
         // Distinct creation times, so "newest first" has one answer.
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let mut paged = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/jobs?limit=2&cursor={c}"),
-            None => "/v1/jobs?limit=2".to_owned(),
-        };
-        let (code, page) = stack.get_json(&path).await;
-        assert_eq!(code, 200, "{page}");
-        let jobs = page["jobs"].as_array().expect("jobs");
-        assert!(jobs.len() <= 2);
-        paged.extend(
-            jobs.iter()
-                .map(|j| j["id"].as_str().expect("id").to_owned()),
-        );
-        pages += 1;
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let (paged, pages) = page_all(&stack, 2).await;
+    let ids: Vec<&String> = paged.iter().map(|(id, _)| id).collect();
     submitted.reverse();
-    assert_eq!(paged, submitted, "newest first, each once");
+    assert_eq!(
+        ids,
+        submitted.iter().collect::<Vec<_>>(),
+        "newest first, each once"
+    );
     assert_eq!(pages, 3);
+
+    // Submitted at once, jobs share index objects (s3s-fs stores each as a file): every one
+    // is still listed exactly once, newest first.
+    let bodies: Vec<serde_json::Value> = (10..30)
+        .map(|second| json!({"url": url, "start": format!("00:00:{second}")}))
+        .collect();
+    let burst =
+        futures::future::join_all(bodies.iter().map(|body| stack.post("/v1/jobs", body))).await;
+    assert!(burst.iter().all(|(code, _)| *code == 202), "{burst:?}");
+    let (paged, _) = page_all(&stack, 3).await;
+    let mut ids: Vec<&String> = paged.iter().map(|(id, _)| id).collect();
+    assert!(
+        paged.windows(2).all(|w| w[0].1 >= w[1].1),
+        "newest first: {paged:?}"
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!((paged.len(), ids.len()), (25, 25), "each job once");
     let (code, _) = stack.get_json("/v1/jobs?state=queued&limit=1").await;
     assert_eq!(code, 200);
     let (code, body) = stack.get_json("/v1/jobs?cursor=../../etc").await;
@@ -75,6 +77,35 @@ async fn jobs_are_paged_newest_first_with_a_cursor() {
         (200, Some(0))
     );
     stack.stop().await;
+}
+
+/// Every job `GET /v1/jobs` lists, `limit` to a page: (id, created_at_ms) in order, and
+/// the number of pages.
+async fn page_all(stack: &Stack, limit: usize) -> (Vec<(String, u64)>, usize) {
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/jobs?limit={limit}&cursor={c}"),
+            None => format!("/v1/jobs?limit={limit}"),
+        };
+        let (code, page) = stack.get_json(&path).await;
+        assert_eq!(code, 200, "{page}");
+        let jobs = page["jobs"].as_array().expect("jobs");
+        assert!(jobs.len() <= limit);
+        paged.extend(jobs.iter().map(|j| {
+            (
+                j["id"].as_str().expect("id").to_owned(),
+                j["created_at_ms"].as_u64().expect("created_at_ms"),
+            )
+        }));
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return (paged, pages),
+        }
+    }
 }
 
 async fn exists(store: &Store, key: &str) -> bool {

@@ -28,8 +28,9 @@ pub fn poster_key(id: &JobId) -> String {
     format!("posters/{id}.jpg")
 }
 
-/// The listing index: one empty object per job, named so that a lexical listing (what S3
-/// returns) is newest first. The name doubles as the paging cursor.
+/// The listing index: an empty object per job, named so that a lexical listing (what S3
+/// returns) is newest first. The name doubles as the paging cursor. Under load, jobs
+/// submitted together share one object: see [`index_batch_key`].
 pub fn index_key(id: &JobId, created_at_ms: u64) -> String {
     format!("{INDEX_PREFIX}{:016x}-{id}", u64::MAX - created_at_ms)
 }
@@ -42,6 +43,33 @@ pub fn parse_index_key(key: &str) -> Option<(JobId, u64)> {
     let (inverted, id) = key.strip_prefix(INDEX_PREFIX)?.split_once('-')?;
     let inverted = u64::from_str_radix(inverted, 16).ok()?;
     Some((JobId::parse(id)?, u64::MAX - inverted))
+}
+
+/// Length of one index entry: 16 hex digits of inverted time, `-`, the 32-digit id.
+pub const INDEX_ENTRY_LEN: usize = 16 + 1 + 32;
+
+/// One index object naming several jobs (a batch written at once): their entries, oldest
+/// first, joined by `_`. The name still sorts by its first (oldest) entry, so every object
+/// holding an entry after a cursor lists after that cursor. One entry gives [`index_key`].
+pub fn index_batch_key(jobs: &[(JobId, u64)]) -> String {
+    let mut entries: Vec<String> = jobs
+        .iter()
+        .map(|(id, created)| index_key(id, *created)[INDEX_PREFIX.len()..].to_owned())
+        .collect();
+    entries.sort_unstable_by(|a, b| b.cmp(a));
+    format!("{INDEX_PREFIX}{}", entries.join("_"))
+}
+
+/// The single-entry [`index_key`]s an index object names (one for an unbatched object);
+/// `None` when the name is not an index object's.
+pub fn index_entries(key: &str) -> Option<Vec<String>> {
+    key.strip_prefix(INDEX_PREFIX)?
+        .split('_')
+        .map(|entry| {
+            let key = format!("{INDEX_PREFIX}{entry}");
+            parse_index_key(&key).map(|_| key)
+        })
+        .collect()
 }
 
 /// A staged source, shared by every job of the same URL so a second clip skips the download.
@@ -77,6 +105,21 @@ mod tests {
         assert!(newer < older, "newest first in lexical order");
         assert_eq!(parse_index_key(&older), Some((id.clone(), 1_000)));
         assert_eq!(parse_index_key("index/zz-x"), None);
+        assert_eq!(older.len(), INDEX_PREFIX.len() + INDEX_ENTRY_LEN);
+        let other = JobId::parse("ffffffffffffffffffffffffffffffff").unwrap();
+        let batch = index_batch_key(&[(id.clone(), 2_000), (other, 1_500), (id.clone(), 1_000)]);
+        assert!(
+            batch.starts_with(&older) && batch > older,
+            "sorts by its oldest entry"
+        );
+        let entries = index_entries(&batch).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!((&entries[0], &entries[2]), (&older, &newer));
+        assert_eq!(index_batch_key(&[(id.clone(), 1_000)]), older);
+        assert_eq!(index_entries(&older), Some(vec![older.clone()]));
+        assert_eq!(parse_index_key(&batch), None, "a batch is never a cursor");
+        assert_eq!(index_entries("index/zz-x_y"), None);
+        assert_eq!(index_entries("jobs/x.json"), None);
         let key = source_key("http://h/v.mp4");
         assert!(key.starts_with("sources/") && key.len() == "sources/".len() + 64);
         assert_eq!(key, source_key("http://h/v.mp4"));
