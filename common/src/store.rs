@@ -76,9 +76,12 @@ pub struct Store {
     index: Arc<IndexQueue>,
 }
 
-/// Index entries per object: as many as fit in a 255-byte file name. S3 itself takes 1,024
-/// bytes, but the file-backed S3 APIs (MinIO, s3s-fs) keep a key's last segment as a file.
-const INDEX_PER_OBJECT: usize = 255 / (keys::INDEX_ENTRY_LEN + 1);
+/// Index entries per object on a directory: as many as fit in a 255-byte file name.
+const INDEX_PER_FILE: usize = 255 / (keys::INDEX_ENTRY_LEN + 1);
+/// Index entries per object on S3. S3 takes 1,024-byte keys, but file-backed S3 APIs do
+/// not: s3s-fs keeps each object's metadata in a file named after the base64 of bucket and
+/// key, which with a 63-character bucket name leaves about 106 bytes of key: two entries.
+const INDEX_PER_S3_OBJECT: usize = 2;
 
 impl Store {
     /// Opens the configured backend. The fs root is created when missing.
@@ -129,12 +132,16 @@ impl Store {
                 Arc::new(b.build().context("configuring the S3 store")?)
             }
         };
+        let per_object = match settings.backend {
+            Backend::Fs => INDEX_PER_FILE,
+            Backend::S3 => INDEX_PER_S3_OBJECT,
+        };
         Ok(Store {
             inner,
             signer,
             presign_expiry: Duration::from_secs(settings.presign_expiry_secs.max(1)),
             events: None,
-            index: Arc::new(IndexQueue::new(INDEX_PER_OBJECT)),
+            index: Arc::new(IndexQueue::new(per_object)),
         })
     }
 
@@ -145,7 +152,7 @@ impl Store {
             signer: None,
             presign_expiry: Duration::from_secs(3600),
             events: None,
-            index: Arc::new(IndexQueue::new(INDEX_PER_OBJECT)),
+            index: Arc::new(IndexQueue::new(INDEX_PER_S3_OBJECT)),
         }
     }
 
