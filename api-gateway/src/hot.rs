@@ -45,11 +45,18 @@ impl HotStatus {
             {
                 return;
             }
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
+            let full = (entries.len() >= CAPACITY).then(|| std::mem::take(&mut *entries));
             entries.insert(status.id.clone(), (Instant::now(), status.clone()));
+            drop(entries);
+            // Freed outside the lock: tens of thousands of statuses take milliseconds.
+            drop(full);
         }
+    }
+
+    /// Forgets what this replica holds of the job (it starts again: the store has it now).
+    pub fn forget(&self, id: &JobId) {
+        let removed = self.entries.lock().ok().and_then(|mut e| e.remove(id));
+        drop(removed);
     }
 }
 
@@ -79,6 +86,8 @@ mod tests {
         again.updated_at_ms = 30;
         hot.put(&again);
         assert_eq!(hot.get(&done.id).map(|s| s.state), Some(JobState::Queued));
+        hot.forget(&done.id);
+        assert_eq!(hot.get(&done.id), None, "read from the store again");
     }
 
     #[test]

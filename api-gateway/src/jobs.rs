@@ -30,9 +30,10 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
                 log::warn!("job {}: not listed in GET /v1/jobs: {e}", fresh.id);
             }
             hopster_common::metrics::job_entered(JobState::Queued);
-            // Replaces what this replica may still hold of an earlier job of the same id
-            // (swept by retention, now submitted again).
-            state.hot.put(&fresh);
+            // Drops what this replica may still hold of an earlier job of the same id (swept
+            // by retention, now submitted again). Not cached: a burst of submissions would
+            // fill the cache with statuses nobody reads yet.
+            state.hot.forget(&fresh.id);
             log::info!("job {}: queued {}", fresh.id, fresh.spec.url);
             Ok((fresh, Submitted::New))
         }
@@ -45,7 +46,7 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
                 log::warn!("job {}: not listed in GET /v1/jobs: {e}", fresh.id);
             }
             hopster_common::metrics::job_entered(JobState::Queued);
-            state.hot.put(&fresh);
+            state.hot.forget(&fresh.id);
             log::info!("job {}: failed before; queued again", fresh.id);
             Ok((fresh, Submitted::New))
         }
