@@ -38,13 +38,24 @@ fn strings<'a>(args: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
 /// decodes only from the keyframe before the start (the seed decoded everything before it);
 /// re-encoding makes the cut exact to the frame. A poster, when asked for, is a second output
 /// of the same run: the frames are decoded anyway.
+///
+/// `transcoder.threads` bounds the whole run, not just the encoder: the decoder (an input
+/// `-threads`), the filter graph (`-filter_threads`) and every encoder (output `-threads`).
+/// Otherwise a "one-thread" job still decodes on a second core.
 pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     let mut args = preamble(cut.input);
+    let threads = (t.threads > 0 && !cut.copy).then(|| t.threads.to_string());
+    if let Some(n) = &threads {
+        args.extend(["-filter_threads".into(), n.clone()]);
+    }
     if let Some(start) = cut.start.filter(|s| s.as_micros() > 0) {
         args.extend(["-ss".into(), start.ffmpeg_arg()]);
     }
     if let Some(format) = cut.format {
         args.extend(["-f".into(), format.into()]);
+    }
+    if let Some(n) = &threads {
+        args.extend(["-threads".into(), n.clone()]);
     }
     args.extend(["-i".into(), cut.input.location.clone()]);
     if let Some(length) = cut.length {
@@ -99,8 +110,8 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     };
     args.extend(strings(codecs));
     args.extend(strings(&["-progress", "pipe:1", "-nostats"]));
-    if t.threads > 0 && !cut.copy {
-        args.extend(["-threads".into(), t.threads.to_string()]);
+    if let Some(n) = &threads {
+        args.extend(["-threads".into(), n.clone()]);
     }
     match cut.profile {
         Profile::Mp4 => args.extend(strings(&["-movflags", "+faststart", "-f", "mp4"])),
@@ -133,6 +144,9 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     args.extend(["-y".into(), cut.output.into()]);
     if let Some((file, at)) = cut.poster.filter(|_| video && !cut.copy) {
         args.extend(strings(&["-map", "0:v:0"]));
+        if let Some(n) = &threads {
+            args.extend(["-threads".into(), n.clone()]);
+        }
         args.extend(poster_output(file, at, filter.as_deref()));
     }
     args
@@ -300,8 +314,14 @@ mod tests {
         };
         let args = cut_args(&cut, &t);
         assert!(!args.contains(&"-ss".to_string()) && !args.contains(&"-t".to_string()));
-        let threads = args.iter().position(|a| a == "-threads").unwrap();
-        assert_eq!(args[threads + 1], "1");
+        // The decoder, the filters and the encoder all keep to the budget.
+        let pos = |a: &str| args.iter().position(|x| x == a).unwrap();
+        let threads: Vec<usize> = (0..args.len()).filter(|&i| args[i] == "-threads").collect();
+        assert_eq!(threads.len(), 2, "{args:?}");
+        assert!(threads[0] < pos("-i") && threads[1] > pos("-i"));
+        assert!(threads.iter().all(|&i| args[i + 1] == "1"));
+        assert_eq!(args[pos("-filter_threads") + 1], "1");
+        assert!(pos("-filter_threads") < pos("-i"));
         let whitelist = args
             .iter()
             .position(|a| a == "-protocol_whitelist")
@@ -313,6 +333,7 @@ mod tests {
         let c = args.iter().position(|a| a == "-c").unwrap();
         assert_eq!(args[c + 1], "copy");
         assert!(!args.contains(&"libx264".to_string()) && !args.contains(&"-threads".to_string()));
+        assert!(!args.contains(&"-filter_threads".to_string()));
     }
 
     #[test]

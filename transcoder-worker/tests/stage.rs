@@ -131,6 +131,28 @@ async fn a_clip_is_cut_stored_and_described() {
 }
 
 #[tokio::test]
+async fn a_one_thread_budget_cuts_the_same_clip() {
+    // ffmpeg accepts the budget on its decoder, filters and both outputs.
+    let mut f = fixture("one-thread").await;
+    f.settings.transcoder.threads = 1;
+    Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
+        .handle(f.job.clone())
+        .await
+        .unwrap();
+    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    assert_eq!(status.state, JobState::Completed);
+    let result = status.result.unwrap();
+    assert!(
+        (result.duration_secs - 2.0).abs() <= 0.05,
+        "{}",
+        result.duration_secs
+    );
+    let poster = result.poster_key.expect("a poster");
+    assert!(f.store.head(&poster).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn a_stalled_ffmpeg_is_killed_and_the_try_is_retried() {
     let mut f = fixture("stall").await;
     let pid_file = f.dir.join("ffmpeg.pid");
