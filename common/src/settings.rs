@@ -219,7 +219,8 @@ pub struct TranscoderSettings {
     pub ffprobe: String,
     /// ffmpeg/ffprobe processes at once in one worker (`HOPSTER__TRANSCODER__MAX_PROCESSES`).
     pub max_processes: usize,
-    /// Threads per ffmpeg, 0 = ffmpeg's choice (`HOPSTER__TRANSCODER__THREADS`).
+    /// Threads per job, 0 = ffmpeg's choice (`HOPSTER__TRANSCODER__THREADS`): ffmpeg's decoder,
+    /// filters and encoders all keep to it, and the source probe runs before ffmpeg.
     pub threads: u32,
     /// x264 preset (`HOPSTER__TRANSCODER__PRESET`).
     pub preset: String,
