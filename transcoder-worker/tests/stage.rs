@@ -102,54 +102,39 @@ fn fake_ffmpeg(dir: &std::path::Path, script: &str) -> String {
 
 #[tokio::test]
 async fn a_clip_is_cut_stored_and_described() {
-    let f = fixture("ok").await;
-    Transcoder::new(&f.settings, f.store.clone())
-        .unwrap()
-        .handle(f.job.clone())
-        .await
-        .unwrap();
-    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
-    assert_eq!(status.state, JobState::Completed);
-    let result = status.result.unwrap();
-    assert!(
-        (result.duration_secs - 2.0).abs() <= 0.05,
-        "{}",
-        result.duration_secs
-    );
-    let stored = f
-        .store
-        .objects()
-        .get(&Path::from(result.key.as_str()))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(stored.len() as u64, result.size);
-    // The work directory is gone.
-    assert_eq!(std::fs::read_dir(f.dir.join("work")).unwrap().count(), 0);
-}
-
-#[tokio::test]
-async fn a_one_thread_budget_cuts_the_same_clip() {
-    // ffmpeg accepts the budget on its decoder, filters and both outputs.
-    let mut f = fixture("one-thread").await;
-    f.settings.transcoder.threads = 1;
-    Transcoder::new(&f.settings, f.store.clone())
-        .unwrap()
-        .handle(f.job.clone())
-        .await
-        .unwrap();
-    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
-    assert_eq!(status.state, JobState::Completed);
-    let result = status.result.unwrap();
-    assert!(
-        (result.duration_secs - 2.0).abs() <= 0.05,
-        "{}",
-        result.duration_secs
-    );
-    let poster = result.poster_key.expect("a poster");
-    assert!(f.store.head(&poster).await.unwrap().is_some());
+    // ffmpeg's choice of threads, and a one-thread budget (held by the decoder, the filters
+    // and both outputs) alike.
+    for threads in [0, 1] {
+        let mut f = fixture(&format!("ok-{threads}")).await;
+        f.settings.transcoder.threads = threads;
+        Transcoder::new(&f.settings, f.store.clone())
+            .unwrap()
+            .handle(f.job.clone())
+            .await
+            .unwrap();
+        let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+        assert_eq!(status.state, JobState::Completed);
+        let result = status.result.unwrap();
+        assert!(
+            (result.duration_secs - 2.0).abs() <= 0.05,
+            "threads {threads}: {}",
+            result.duration_secs
+        );
+        let stored = f
+            .store
+            .objects()
+            .get(&Path::from(result.key.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(stored.len() as u64, result.size);
+        let poster = result.poster_key.expect("a poster");
+        assert!(f.store.head(&poster).await.unwrap().is_some());
+        // The work directory is gone.
+        assert_eq!(std::fs::read_dir(f.dir.join("work")).unwrap().count(), 0);
+    }
 }
 
 #[tokio::test]
@@ -247,16 +232,12 @@ async fn ffmpeg_that_fails_on_the_input_fails_the_job_permanently() {
     }
 }
 
-#[tokio::test]
-async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
-    // The clip has a stop, so ffmpeg starts before the probe answers; the 4 s source is
-    // longer than allowed, and the probe's verdict must win and stop ffmpeg.
-    let mut f = fixture("refused").await;
-    let pid_file = f.dir.join("ffmpeg.pid");
-    f.settings.transcoder.ffmpeg = fake_ffmpeg(
-        &f.dir,
-        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
-    );
+/// Runs the job with `script` as ffmpeg and the given thread budget on a source longer than
+/// allowed (4 s against 2): the probe's refusal must be the outcome. Returns the fixture.
+async fn refused(name: &str, script: impl Fn(&std::path::Path) -> String, threads: u32) -> Fixture {
+    let mut f = fixture(name).await;
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(&f.dir, &script(&f.dir));
+    f.settings.transcoder.threads = threads;
     f.settings.sources.max_duration_secs = 2;
     let err = Transcoder::new(&f.settings, f.store.clone())
         .unwrap()
@@ -267,6 +248,21 @@ async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
         StageError::Abort { code, .. } => assert_eq!(code, ErrorCode::SourceTooLong),
         other => panic!("expected the probe's refusal, got {other:?}"),
     }
+    f
+}
+
+#[tokio::test]
+async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
+    // The clip has a stop, so ffmpeg starts before the probe answers; the probe's verdict
+    // must win and stop ffmpeg.
+    let script = |dir: &std::path::Path| {
+        format!(
+            "echo $$ > {}\nexec sleep 60",
+            dir.join("ffmpeg.pid").display()
+        )
+    };
+    let f = refused("refused", script, 0).await;
+    let pid_file = f.dir.join("ffmpeg.pid");
     // The fake ffmpeg did start (the speculative run) and is gone now.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let pid = loop {
@@ -291,22 +287,15 @@ async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
 async fn with_a_thread_budget_the_probe_runs_first_and_a_refused_source_never_starts_ffmpeg() {
     // `transcoder.threads` is a per-job CPU budget: no probe beside ffmpeg. The probe's
     // refusal then comes before any ffmpeg process exists.
-    let mut f = fixture("budget").await;
-    let started = f.dir.join("ffmpeg.started");
-    f.settings.transcoder.ffmpeg = fake_ffmpeg(
-        &f.dir,
-        &format!("touch {}\nexec sleep 60", started.display()),
+    let script = |dir: &std::path::Path| {
+        format!(
+            "touch {}\nexec sleep 60",
+            dir.join("ffmpeg.started").display()
+        )
+    };
+    let f = refused("budget", script, 1).await;
+    assert!(
+        !f.dir.join("ffmpeg.started").exists(),
+        "ffmpeg ran before the probe's verdict"
     );
-    f.settings.transcoder.threads = 1;
-    f.settings.sources.max_duration_secs = 2;
-    let err = Transcoder::new(&f.settings, f.store.clone())
-        .unwrap()
-        .handle(f.job.clone())
-        .await
-        .unwrap_err();
-    match err {
-        StageError::Abort { code, .. } => assert_eq!(code, ErrorCode::SourceTooLong),
-        other => panic!("expected the probe's refusal, got {other:?}"),
-    }
-    assert!(!started.exists(), "ffmpeg ran before the probe's verdict");
 }
