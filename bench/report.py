@@ -407,7 +407,7 @@ def render(recs, params, m):
 
     w("### Gateway under load (goal 5)")
     w("")
-    w("The gateway alone (no workers: messages queue up and are purged after each run). "
+    w("The gateway alone (no workers: messages queue up and are purged after each run, and the `fs` store's statuses and index are deleted, so every run starts from the same store). "
       "Submissions: `POST /v1/jobs`, every body a new clip (`bench/lua/submit.lua`); the rate counts "
       "`202` answers (published and confirmed by RabbitMQ). Reads: `GET /v1/jobs/{id}` of one queued job.")
     w("")
