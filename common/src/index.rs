@@ -21,7 +21,7 @@ struct Pending {
 #[derive(Debug)]
 pub(crate) struct IndexQueue {
     pending: Mutex<Pending>,
-    /// Entries per object: as many as fit in a name the backend accepts.
+    /// Entries per object at most.
     per_object: usize,
 }
 
@@ -87,9 +87,9 @@ impl IndexQueue {
 }
 
 async fn write(store: &Arc<dyn ObjectStore>, entries: Vec<(JobId, u64)>, waiters: Vec<Waiter>) {
-    let key = keys::index_batch_key(&entries);
+    let (name, body) = keys::index_batch(&entries);
     let written = store
-        .put(&Path::from(key), PutPayload::default())
+        .put(&Path::from(name), PutPayload::from(body))
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());

@@ -76,12 +76,8 @@ pub struct Store {
     index: Arc<IndexQueue>,
 }
 
-/// Index entries per object on a directory: as many as fit in a 255-byte file name.
-const INDEX_PER_FILE: usize = 255 / (keys::INDEX_ENTRY_LEN + 1);
-/// Index entries per object on S3. S3 takes 1,024-byte keys, but file-backed S3 APIs do
-/// not: s3s-fs keeps each object's metadata in a file named after the base64 of bucket and
-/// key, which with a 63-character bucket name leaves about 106 bytes of key: two entries.
-const INDEX_PER_S3_OBJECT: usize = 2;
+/// Index entries per object at most (a listing reads the body of a batch it pages through).
+const INDEX_PER_OBJECT: usize = 64;
 
 impl Store {
     /// Opens the configured backend. The fs root is created when missing.
@@ -132,16 +128,12 @@ impl Store {
                 Arc::new(b.build().context("configuring the S3 store")?)
             }
         };
-        let per_object = match settings.backend {
-            Backend::Fs => INDEX_PER_FILE,
-            Backend::S3 => INDEX_PER_S3_OBJECT,
-        };
         Ok(Store {
             inner,
             signer,
             presign_expiry: Duration::from_secs(settings.presign_expiry_secs.max(1)),
             events: None,
-            index: Arc::new(IndexQueue::new(per_object)),
+            index: Arc::new(IndexQueue::new(INDEX_PER_OBJECT)),
         })
     }
 
@@ -152,7 +144,7 @@ impl Store {
             signer: None,
             presign_expiry: Duration::from_secs(3600),
             events: None,
-            index: Arc::new(IndexQueue::new(INDEX_PER_S3_OBJECT)),
+            index: Arc::new(IndexQueue::new(INDEX_PER_OBJECT)),
         }
     }
 
@@ -325,7 +317,7 @@ impl Store {
                 continue;
             }
             let mut listed = false;
-            for entry in keys::index_entries(name).unwrap_or_default() {
+            for entry in self.index_object_entries(&meta).await? {
                 let Some((id, created)) = keys::parse_index_key(&entry) else {
                     continue;
                 };
@@ -409,6 +401,20 @@ impl Store {
         }
     }
 
+    /// The index keys an index object holds: from its name, or from its body when it has one
+    /// (nothing when it is gone meanwhile).
+    async fn index_object_entries(&self, meta: &ObjectMeta) -> Result<Vec<String>, StoreError> {
+        if meta.size == 0 {
+            return Ok(keys::index_entries(meta.location.as_ref()).unwrap_or_default());
+        }
+        let body = match self.inner.get(&meta.location).await {
+            Ok(got) => got.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(keys::index_body_entries(&String::from_utf8_lossy(&body)))
+    }
+
     /// Records the job in the listing index; returns once it is written. Jobs indexed while
     /// another index write is in flight share the next object.
     pub async fn index_job(&self, status: &JobStatus) -> Result<(), StoreError> {
@@ -431,26 +437,45 @@ impl Store {
         let prefix = Path::from(keys::INDEX_PREFIX);
         // Every object holding an entry after the cursor lists after it (an object's name
         // sorts by its oldest entry); such an object may also hold entries before it.
-        let objects: Vec<String> = match cursor {
+        let objects: Vec<ObjectMeta> = match cursor {
             Some(after) => self
                 .inner
                 .list_with_offset(Some(&prefix), &Path::from(after)),
             None => self.inner.list(Some(&prefix)),
         }
-        .map_ok(|m| m.location.to_string())
         .try_collect()
         .await?;
-        let mut entries: Vec<String> = objects
-            .iter()
-            .filter_map(|name| keys::index_entries(name))
-            .flatten()
-            .filter(|entry| cursor.is_none_or(|after| entry.as_str() > after))
-            .collect();
-        entries.sort_unstable();
-        entries.dedup();
+        let after = |entry: &String| cursor.is_none_or(|c| entry.as_str() > c);
+        // Entries known from names, and batches whose bodies are read only when the page
+        // reaches their newest entry (ordered by it).
+        let mut known = std::collections::BTreeSet::new();
+        let mut batches = Vec::new();
+        for meta in objects {
+            let Some(named) = keys::index_entries(meta.location.as_ref()) else {
+                continue;
+            };
+            if meta.size == 0 {
+                known.extend(named.into_iter().filter(after));
+            } else if let Some(newest) = named.into_iter().min() {
+                batches.push((newest, meta));
+            }
+        }
+        batches.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         let mut found = Vec::new();
         let mut last = None;
-        for entry in entries {
+        loop {
+            while let Some((newest, _)) = batches.last() {
+                if known.first().is_some_and(|first| first < newest) {
+                    break;
+                }
+                if let Some((_, meta)) = batches.pop() {
+                    let entries = self.index_object_entries(&meta).await?;
+                    known.extend(entries.into_iter().filter(after));
+                }
+            }
+            let Some(entry) = known.pop_first() else {
+                break;
+            };
             if found.len() >= limit {
                 return Ok((found, last));
             }

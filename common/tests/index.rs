@@ -61,57 +61,62 @@ async fn index_objects(store: &Store) -> Vec<String> {
     names
 }
 
+/// Indexes jobs `numbers` at once: with one runtime thread, every call queues its entry
+/// before the writer task first runs, so they make one batch.
+async fn index_together(store: &Store, numbers: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut jobs = Vec::new();
+    for n in numbers {
+        jobs.push(job(store, n).await);
+    }
+    let written = futures::future::join_all(jobs.iter().map(|s| store.index_job(s))).await;
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    jobs.iter().map(|s| s.created_at_ms).collect()
+}
+
 #[tokio::test]
 async fn jobs_indexed_together_share_objects_and_page_once_each_newest_first() {
     let (store, _dir) = store("batch");
-    let mut jobs = Vec::new();
-    for n in 0..23 {
-        jobs.push(job(&store, n).await);
+    // Two batches of ten, with single jobs before, between and after them.
+    let mut created = Vec::new();
+    for numbers in [0..1, 10..20, 50..51, 100..110, 200..201] {
+        created.extend(index_together(&store, numbers).await);
     }
-    // One runtime thread: every call queues its entry before the writer task first runs.
-    let written = futures::future::join_all(jobs.iter().map(|s| store.index_job(s))).await;
-    assert!(written.iter().all(Result::is_ok), "{written:?}");
     let objects = index_objects(&store).await;
-    assert_eq!(
-        objects.len(),
-        5,
-        "23 entries, 5 to a file name: {objects:?}"
-    );
+    assert_eq!(objects.len(), 5, "{objects:?}");
     for name in &objects {
-        let entries = keys::index_entries(name).expect("an index object");
-        assert!(entries.len() <= 5 && entries[0] == *name.split('_').next().unwrap());
+        let named = keys::index_entries(name).expect("an index object");
+        assert!(named.len() <= keys::INDEX_NAME_ENTRIES, "{name}");
+        assert!(name.len() <= 105, "a name s3s-fs can store: {name}");
     }
-    // A later job alone gets an object of its own, named as before batching.
-    let late = job(&store, 99).await;
-    store.index_job(&late).await.unwrap();
-    assert!(index_objects(&store)
-        .await
-        .contains(&keys::index_key(&late.id, late.created_at_ms)));
+    // A job alone gets an object of its own, named as before batching.
+    let late = keys::index_entries(&objects[0]).unwrap();
+    assert_eq!(late.len(), 1);
 
-    let mut paged = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let (page, next) = store
-            .list_jobs(4, cursor.as_deref(), |_| true)
-            .await
-            .unwrap();
-        assert!(page.len() <= 4);
-        paged.extend(page.into_iter().map(|s| s.created_at_ms));
-        match next {
-            Some(next) => {
-                assert!(
-                    keys::parse_index_key(&next).is_some(),
-                    "a cursor is one entry"
-                );
-                cursor = Some(next);
+    for limit in [1, 4, 30] {
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let (page, next) = store
+                .list_jobs(limit, cursor.as_deref(), |_| true)
+                .await
+                .unwrap();
+            assert!(page.len() <= limit);
+            paged.extend(page.into_iter().map(|s| s.created_at_ms));
+            match next {
+                Some(next) => {
+                    assert!(
+                        keys::parse_index_key(&next).is_some(),
+                        "a cursor is one entry"
+                    );
+                    cursor = Some(next);
+                }
+                None => break,
             }
-            None => break,
         }
+        let mut expected = created.clone();
+        expected.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(paged, expected, "pages of {limit}: newest first, each once");
     }
-    let mut expected: Vec<u64> = (0..23).map(|n| 1_000 + n).collect();
-    expected.push(1_099);
-    expected.reverse();
-    assert_eq!(paged, expected, "newest first, each once");
 }
 
 #[tokio::test]

@@ -48,20 +48,38 @@ pub fn parse_index_key(key: &str) -> Option<(JobId, u64)> {
 /// Length of one index entry: 16 hex digits of inverted time, `-`, the 32-digit id.
 pub const INDEX_ENTRY_LEN: usize = 16 + 1 + 32;
 
-/// One index object naming several jobs (a batch written at once): their entries, oldest
-/// first, joined by `_`. The name still sorts by its first (oldest) entry, so every object
-/// holding an entry after a cursor lists after that cursor. One entry gives [`index_key`].
-pub fn index_batch_key(jobs: &[(JobId, u64)]) -> String {
+/// Index entries an index object's name holds at most. S3 takes 1,024-byte keys, but
+/// file-backed S3 APIs do not: s3s-fs keeps each object's metadata in a file named after the
+/// base64 of bucket and key, which with a 63-character bucket name leaves 105 bytes of key.
+pub const INDEX_NAME_ENTRIES: usize = 2;
+
+/// One index object for jobs written at once: its name and its body. Up to
+/// [`INDEX_NAME_ENTRIES`] jobs are named by the object (entries oldest first, joined by `_`;
+/// one job gives [`index_key`]) and the body is empty. More are named by their oldest and
+/// newest entries, and the body lists every entry, one per line. Either way the name sorts by
+/// its oldest entry, so every object holding an entry after a cursor lists after that cursor.
+pub fn index_batch(jobs: &[(JobId, u64)]) -> (String, String) {
     let mut entries: Vec<String> = jobs
         .iter()
         .map(|(id, created)| index_key(id, *created)[INDEX_PREFIX.len()..].to_owned())
         .collect();
     entries.sort_unstable_by(|a, b| b.cmp(a));
-    format!("{INDEX_PREFIX}{}", entries.join("_"))
+    if entries.len() <= INDEX_NAME_ENTRIES {
+        return (
+            format!("{INDEX_PREFIX}{}", entries.join("_")),
+            String::new(),
+        );
+    }
+    let (oldest, newest) = (&entries[0], &entries[entries.len() - 1]);
+    (
+        format!("{INDEX_PREFIX}{oldest}_{newest}"),
+        entries.join("\n"),
+    )
 }
 
-/// The single-entry [`index_key`]s an index object names (one for an unbatched object);
-/// `None` when the name is not an index object's.
+/// The single-entry [`index_key`]s an index object's name holds (all of its entries when
+/// its body is empty; its oldest and newest otherwise); `None` when the name is not an index
+/// object's.
 pub fn index_entries(key: &str) -> Option<Vec<String>> {
     key.strip_prefix(INDEX_PREFIX)?
         .split('_')
@@ -69,6 +87,14 @@ pub fn index_entries(key: &str) -> Option<Vec<String>> {
             let key = format!("{INDEX_PREFIX}{entry}");
             parse_index_key(&key).map(|_| key)
         })
+        .collect()
+}
+
+/// The [`index_key`]s an index object's body lists; lines that are not entries are skipped.
+pub fn index_body_entries(body: &str) -> Vec<String> {
+    body.lines()
+        .map(|entry| format!("{INDEX_PREFIX}{entry}"))
+        .filter(|key| parse_index_key(key).is_some())
         .collect()
 }
 
@@ -107,19 +133,32 @@ mod tests {
         assert_eq!(parse_index_key("index/zz-x"), None);
         assert_eq!(older.len(), INDEX_PREFIX.len() + INDEX_ENTRY_LEN);
         let other = JobId::parse("ffffffffffffffffffffffffffffffff").unwrap();
-        let batch = index_batch_key(&[(id.clone(), 2_000), (other, 1_500), (id.clone(), 1_000)]);
+        let (pair, body) = index_batch(&[(id.clone(), 2_000), (other.clone(), 1_000)]);
+        assert!(body.is_empty() && pair.len() <= 105, "fits s3s-fs: {pair}");
+        assert_eq!(index_entries(&pair).unwrap().len(), 2);
+        let three = [(id.clone(), 2_000), (other, 1_500), (id.clone(), 1_000)];
+        let (batch, body) = index_batch(&three);
+        assert!(batch.len() <= 105);
         assert!(
             batch.starts_with(&older) && batch > older,
             "sorts by its oldest entry"
         );
-        let entries = index_entries(&batch).unwrap();
-        assert_eq!(entries.len(), 3);
-        assert_eq!((&entries[0], &entries[2]), (&older, &newer));
-        assert_eq!(index_batch_key(&[(id.clone(), 1_000)]), older);
+        assert_eq!(
+            index_entries(&batch),
+            Some(vec![older.clone(), newer.clone()])
+        );
+        let listed = index_body_entries(&body);
+        assert_eq!(listed.len(), 3);
+        assert_eq!((&listed[0], &listed[2]), (&older, &newer));
+        assert_eq!(
+            index_batch(&[(id.clone(), 1_000)]),
+            (older.clone(), String::new())
+        );
         assert_eq!(index_entries(&older), Some(vec![older.clone()]));
         assert_eq!(parse_index_key(&batch), None, "a batch is never a cursor");
         assert_eq!(index_entries("index/zz-x_y"), None);
         assert_eq!(index_entries("jobs/x.json"), None);
+        assert_eq!(index_body_entries("junk\n"), Vec::<String>::new());
         let key = source_key("http://h/v.mp4");
         assert!(key.starts_with("sources/") && key.len() == "sources/".len() + 64);
         assert_eq!(key, source_key("http://h/v.mp4"));
