@@ -45,9 +45,6 @@ pub fn parse_index_key(key: &str) -> Option<(JobId, u64)> {
     Some((JobId::parse(id)?, u64::MAX - inverted))
 }
 
-/// Length of one index entry: 16 hex digits of inverted time, `-`, the 32-digit id.
-pub const INDEX_ENTRY_LEN: usize = 16 + 1 + 32;
-
 /// Index entries an index object's name holds at most. S3 takes 1,024-byte keys, but
 /// file-backed S3 APIs do not: s3s-fs keeps each object's metadata in a file named after the
 /// base64 of bucket and key, which with a 63-character bucket name leaves 105 bytes of key.
@@ -131,7 +128,7 @@ mod tests {
         assert!(newer < older, "newest first in lexical order");
         assert_eq!(parse_index_key(&older), Some((id.clone(), 1_000)));
         assert_eq!(parse_index_key("index/zz-x"), None);
-        assert_eq!(older.len(), INDEX_PREFIX.len() + INDEX_ENTRY_LEN);
+        assert_eq!(older.len(), INDEX_PREFIX.len() + 16 + 1 + 32);
         let other = JobId::parse("ffffffffffffffffffffffffffffffff").unwrap();
         let (pair, body) = index_batch(&[(id.clone(), 2_000), (other.clone(), 1_000)]);
         assert!(body.is_empty() && pair.len() <= 105, "fits s3s-fs: {pair}");
