@@ -8,6 +8,7 @@
 use crate::Broker;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use shared_proto::spec::hex;
 use shared_proto::{topology, JobStatus, NotifyJob, MESSAGE_VERSION};
 
 /// The header carrying the Unix time the body was signed at.
@@ -23,10 +24,6 @@ pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> Option<String> {
     mac.update(b".");
     mac.update(body);
     Some(format!("v1={}", hex(&mac.finalize().into_bytes())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Queues the delivery of the job's callback when it has one and has ended. A failure to

@@ -8,6 +8,7 @@ use hopster_common::Store;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
+use shared_proto::spec::hex;
 use shared_proto::{ErrorCode, JobStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -15,10 +16,6 @@ const UPLOAD_PART: usize = 8 * 1024 * 1024;
 
 fn local(e: std::io::Error) -> StageError {
     StageError::retry(ErrorCode::TranscodeFailed, format!("local file: {e}"))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Size and SHA-256 of a local file.
