@@ -318,14 +318,7 @@ impl Store {
             }
             let mut listed = false;
             for entry in self.index_object_entries(&meta).await? {
-                let Some((id, created)) = keys::parse_index_key(&entry) else {
-                    continue;
-                };
-                match self.status(&id).await {
-                    Ok(Some(status)) if status.created_at_ms == created => listed = true,
-                    Ok(_) | Err(StoreError::CorruptStatus { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                listed |= self.entry_status(&entry).await?.is_some();
             }
             if !listed {
                 self.delete_key(name).await?;
@@ -398,6 +391,19 @@ impl Store {
         match self.inner.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The status of the job an index entry names, when the entry is still that job's: a job
+    /// submitted again after failing has a newer entry, and a swept or unqueued job none.
+    async fn entry_status(&self, entry: &str) -> Result<Option<JobStatus>, StoreError> {
+        let Some((id, created)) = keys::parse_index_key(entry) else {
+            return Ok(None);
+        };
+        match self.status(&id).await {
+            Ok(status) => Ok(status.filter(|s| s.created_at_ms == created)),
+            Err(StoreError::CorruptStatus { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -479,18 +485,9 @@ impl Store {
             if found.len() >= limit {
                 return Ok((found, last));
             }
-            let Some((id, created)) = keys::parse_index_key(&entry) else {
-                continue;
-            };
+            let status = self.entry_status(&entry).await?;
             last = Some(entry);
-            match self.status(&id).await {
-                // A job submitted again after failing has a newer entry; this one is stale.
-                Ok(Some(status)) if status.created_at_ms == created && keep(&status) => {
-                    found.push(status)
-                }
-                Ok(_) | Err(StoreError::CorruptStatus { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            found.extend(status.filter(|s| keep(s)));
         }
         Ok((found, None))
     }
