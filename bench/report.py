@@ -182,7 +182,8 @@ def render(recs, params, m):
       f"-crf {params.get('CRF')}`, yuv420p, AAC 128k, `+faststart`; `-ss` before `-i`, `-t` after.")
     w(f"- Staging source: {params.get('BIG_MIB')} MiB of random bytes.")
     w(f"- Load: wrk, {params.get('LOAD_THREADS')} thread(s), {params.get('LOAD_CONNS')} connections, "
-      f"{params.get('LOAD_SECS')} s per run, stores: {params.get('LOAD_STORES')}.")
+      f"{params.get('LOAD_SECS')} s per run, stores: {params.get('LOAD_STORES')}; "
+      f"s3s-fs keeps its files in `{params.get('S3_DATA', '?')}`.")
     w(f"- Scaling: {params.get('BATCH')} clips of {params.get('CLIP_SECS')} s, "
       f"`HOPSTER__TRANSCODER__THREADS=1`, source mode `{params.get('SCALE_SOURCE')}`.")
     w(f"- Sections run: {params.get('ONLY')}. Raw records: `{os.path.relpath(params.get('RUNDIR', ''), ROOT)}/results.jsonl`.")
