@@ -408,7 +408,7 @@ def render(recs, params, m):
 
     w("### Gateway under load (goal 5)")
     w("")
-    w("The gateway alone (no workers: messages queue up and are purged after each run, and the `fs` store's statuses and index are deleted, so every run starts from the same store). "
+    w("The gateway alone (no workers: messages queue up and are purged after each run, and the store is emptied, so every run starts from the same store: the `fs` store's files are moved aside, s3s-fs's deleted). "
       "Submissions: `POST /v1/jobs`, every body a new clip (`bench/lua/submit.lua`); the rate counts "
       "`202` answers (published and confirmed by RabbitMQ). Reads: `GET /v1/jobs/{id}` of one queued job.")
     w("")
@@ -462,7 +462,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     a = ap.parse_args()
     recs, params = load(a.rundir)
-    text = render(recs, params, machine())
+    m = machine()
+    if params.get("COMMIT"):
+        # The commit the run measured, recorded at its start; the report may be rendered later.
+        dirty = params.get("COMMIT_DIRTY", "0") not in ("", "0")
+        m["commit"] = params["COMMIT"][:12] + (" (+ uncommitted changes)" if dirty else "")
+        m["subject"] = params.get("COMMIT_SUBJECT", "")
+    text = render(recs, params, m)
     with open(a.out, "w") as fh:
         fh.write(text)
 
