@@ -25,7 +25,7 @@ def sh(*cmd):
         return ""
 
 
-def machine():
+def machine(params):
     cpu = "?"
     try:
         with open("/proc/cpuinfo") as fh:
@@ -43,8 +43,15 @@ def machine():
                     mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
         pass
-    commit = sh("git", "rev-parse", "HEAD") or "?"
-    dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
+    # The commit the run measured, recorded at its start (a report may be rendered later);
+    # the checkout's own for a run that did not record it.
+    if params.get("COMMIT"):
+        commit, subject = params["COMMIT"], params.get("COMMIT_SUBJECT", "")
+        dirty = params.get("COMMIT_DIRTY", "0") not in ("", "0")
+    else:
+        commit = sh("git", "rev-parse", "HEAD") or "?"
+        subject = sh("git", "log", "-1", "--format=%s")
+        dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
     return {
         "nproc": sh("nproc") or str(os.cpu_count()),
         "cpu": cpu,
@@ -52,7 +59,7 @@ def machine():
         "kernel": platform.release(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit[:12] + (" (+ uncommitted changes)" if dirty else ""),
-        "subject": sh("git", "log", "-1", "--format=%s"),
+        "subject": subject,
         "ffmpeg": (sh("ffmpeg", "-version").splitlines() or ["?"])[0],
         "rustc": sh("rustc", "-V"),
     }
@@ -462,13 +469,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     a = ap.parse_args()
     recs, params = load(a.rundir)
-    m = machine()
-    if params.get("COMMIT"):
-        # The commit the run measured, recorded at its start; the report may be rendered later.
-        dirty = params.get("COMMIT_DIRTY", "0") not in ("", "0")
-        m["commit"] = params["COMMIT"][:12] + (" (+ uncommitted changes)" if dirty else "")
-        m["subject"] = params.get("COMMIT_SUBJECT", "")
-    text = render(recs, params, m)
+    text = render(recs, params, machine(params))
     with open(a.out, "w") as fh:
         fh.write(text)
 
