@@ -54,3 +54,11 @@ need_rabbitmq() {
     # The port opens before the broker accepts logins; wait for the app itself.
     if command -v rabbitmqctl >/dev/null; then as_root rabbitmqctl -q await_startup >/dev/null 2>&1 || true; fi
 }
+
+# The web page tests drive Debian's chromium through Debian's chromium-driver (WebDriver).
+need_chromium() {
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        log "installing chromium and chromium-driver (Debian packages) for the web page tests"
+        apt_install chromium chromium-driver
+    fi
+}

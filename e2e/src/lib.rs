@@ -6,6 +6,7 @@
 //! under a random prefix so tests never share state.
 
 pub mod api;
+pub mod browser;
 pub mod compose;
 pub mod hook;
 pub mod media;
@@ -45,4 +46,27 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// `args` as root: directly when we are root, else through passwordless sudo.
+pub fn as_root(args: &[&str]) -> std::process::Command {
+    let mut command = if is_root() {
+        std::process::Command::new(args[0])
+    } else {
+        let mut sudo = std::process::Command::new("sudo");
+        sudo.args(["-n", args[0]]);
+        sudo
+    };
+    command
+        .args(&args[1..])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    command
 }

@@ -1,23 +1,25 @@
-//! The web page at `/ui` in a real browser: Debian's headless Chromium, driven by
-//! `e2e/ui/ui.test.mjs` (playwright-core) against the whole stack. The page submits a clip
-//! from the form, watches it complete, plays it, downloads it and copies its link; shows a
-//! failed job's and a bad time's errors with their codes; works from the keyboard and at
-//! phone width; and, against a second stack with API keys, asks for a key, keeps it and
-//! sends it (as `?key=` on the video). Installs Chromium (apt) and the script's npm package
-//! when missing. `HOPSTER_UI_UPDATE_DOCS=1` also copies the screenshot to `docs/ui.png`.
+//! The web page at `/ui` in a real browser: Debian's headless Chromium, driven over WebDriver
+//! by Debian's chromium-driver (`e2e::browser`, fantoccini) against the whole stack. The page
+//! submits a clip from the form, watches it complete through its event stream, plays it,
+//! downloads it and copies its link; cancels a running job from its row; shows a failed job's
+//! and a bad time's errors with their codes; works from the keyboard and at phone width; and,
+//! against a second stack with API keys, asks for a key, keeps it and sends it (as `?key=` on
+//! the video). Installs chromium and chromium-driver (apt) when missing. Screenshots land in
+//! `target/ui-artifacts/`; `HOPSTER_UI_UPDATE_DOCS=1` also copies one to `docs/ui.png`.
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
+use anyhow::{ensure, Context};
+use e2e::browser::{wait_for, wait_until, Browser, Key};
 use e2e::media::probe;
 use e2e::stack::{Options, Stack};
 use hopster_common::settings::{Backend, Secret};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
-const RESULT_PREFIX: &str = "HOPSTER_UI_RESULT ";
+const JOB_DEADLINE: Duration = Duration::from_secs(120);
 const API_KEY: &str = "ui-test-key";
 
 fn workspace_root() -> PathBuf {
@@ -25,96 +27,6 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("the workspace root")
         .to_path_buf()
-}
-
-fn run(command: &mut Command, what: &str) {
-    let status = command
-        .status()
-        .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
-    assert!(status.success(), "{what} failed ({status})");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// `args` as root: directly when we are root, else through passwordless sudo.
-fn as_root(args: &[&str]) -> Command {
-    let mut command = if is_root() {
-        Command::new(args[0])
-    } else {
-        let mut sudo = Command::new("sudo");
-        sudo.args(["-n", args[0]]);
-        sudo
-    };
-    command
-        .args(&args[1..])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    command
-}
-
-/// Debian's Chromium, installed when missing (`HOPSTER_UI_CHROMIUM` names another binary).
-fn ensure_chromium() -> String {
-    if let Ok(path) = std::env::var("HOPSTER_UI_CHROMIUM") {
-        return path;
-    }
-    if !Path::new(CHROMIUM).exists() {
-        eprintln!("the UI test needs Chromium: installing Debian's package `chromium`");
-        run(
-            &mut as_root(&["apt-get", "update", "-qq"]),
-            "apt-get update",
-        );
-        run(
-            &mut as_root(&["apt-get", "install", "-y", "-qq", "chromium"]),
-            "apt-get install -y chromium (needs root or passwordless sudo)",
-        );
-    }
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: apt-get install chromium"
-    );
-    CHROMIUM.to_owned()
-}
-
-/// Node 20+ must be there; the script's one package (playwright-core, which downloads no
-/// browser) is installed from the lock file when missing.
-fn ensure_node_modules(dir: &Path) {
-    let version = Command::new("node").arg("--version").output();
-    let major = version
-        .as_ref()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .trim_start_matches('v')
-                .split('.')
-                .next()
-                .and_then(|m| m.parse::<u32>().ok())
-        });
-    assert!(
-        major.is_some_and(|m| m >= 20),
-        "the UI test runs e2e/ui/ui.test.mjs with Node.js 20 or newer; `node --version` said {version:?}"
-    );
-    if !dir
-        .join("node_modules/playwright-core/package.json")
-        .exists()
-    {
-        eprintln!(
-            "the UI test needs playwright-core: npm ci in {}",
-            dir.display()
-        );
-        run(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(dir),
-            "npm ci in e2e/ui",
-        );
-    }
 }
 
 fn assert_png(path: &Path) {
@@ -126,12 +38,507 @@ fn assert_png(path: &Path) {
     );
 }
 
+/// What the page did, for the checks against the server afterwards.
+#[derive(Debug, Default)]
+struct Outcome {
+    job_id: String,
+    states_seen: Vec<String>,
+    cancelled_job: String,
+    keyed_job_id: String,
+    expected_network_errors: Vec<String>,
+}
+
+/// The focused element, and whether it shows a focus ring.
+#[derive(Debug, Deserialize)]
+struct Focus {
+    id: String,
+    tag: String,
+    #[serde(rename = "focusVisible")]
+    focus_visible: bool,
+    #[serde(rename = "outlineStyle")]
+    outline_style: String,
+    #[serde(rename = "outlineWidth")]
+    outline_width: String,
+}
+
+const FOCUS_JS: &str = "const el = document.activeElement; const style = el ? getComputedStyle(el) : null;
+  return { id: el ? el.id : '', tag: el ? el.tagName.toLowerCase() : '',
+           focusVisible: el ? el.matches(':focus-visible') : false,
+           outlineStyle: style ? style.outlineStyle : '', outlineWidth: style ? style.outlineWidth : '' };";
+
+async fn focus(b: &Browser) -> anyhow::Result<Focus> {
+    b.js(FOCUS_JS, vec![]).await
+}
+
+fn row(id: &str) -> String {
+    format!("#jobs li.job[data-id=\"{id}\"]")
+}
+
+/// The id of the newest job row that is not one of `known`.
+async fn newest_job_id(b: &Browser, known: &[&str]) -> anyhow::Result<String> {
+    wait_for("a new job row", Duration::from_secs(10), || async {
+        let id: Option<String> = b
+            .js(
+                "const row = document.querySelector('#jobs li.job');
+                 return row && !arguments[0].includes(row.dataset.id) ? row.dataset.id : null;",
+                vec![json!(known)],
+            )
+            .await?;
+        Ok(id)
+    })
+    .await
+}
+
+/// Waits for a job row to reach `completed`, recording the states it showed.
+async fn wait_for_completed(b: &Browser, id: &str, states: &mut Vec<String>) -> anyhow::Result<()> {
+    let css = row(id);
+    let deadline = std::time::Instant::now() + JOB_DEADLINE;
+    loop {
+        let state = b.attr(&css, "data-state").await?.unwrap_or_default();
+        if states.last() != Some(&state) {
+            states.push(state.clone());
+        }
+        match state.as_str() {
+            "completed" => return Ok(()),
+            "failed" | "cancelled" => anyhow::bail!(
+                "the job ended {state}: {:?}",
+                b.text(&format!("{css} .job-error")).await?
+            ),
+            _ => {}
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the job is still {state} after {JOB_DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the video element in `css` has played past its start without an error.
+async fn wait_for_playing(b: &Browser, css: &str) -> anyhow::Result<f64> {
+    wait_for("the clip to play", Duration::from_secs(20), || async {
+        let played: Option<f64> = b
+            .js(
+                "const v = document.querySelector(arguments[0]);
+                 return v && v.currentTime > 0 && !v.error ? v.currentTime : null;",
+                vec![json!(css)],
+            )
+            .await?;
+        Ok(played)
+    })
+    .await
+}
+
+/// Fails on any console error since the last check, but for failed loads with `allowed`
+/// statuses, which are kept in `expected`.
+async fn no_console_errors(
+    b: &Browser,
+    allowed: &[u16],
+    expected: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let (seen, errors) = b.console_errors(allowed).await?;
+    expected.extend(seen);
+    ensure!(errors.is_empty(), "console errors: {errors:#?}");
+    Ok(())
+}
+
+/// The whole session in the browser; every check that fails returns an error.
+async fn drive(
+    b: &mut Browser,
+    base: &str,
+    source: &str,
+    keyed_base: &str,
+    artifacts: &Path,
+) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::default();
+    b.allow_clipboard(base).await?;
+
+    // The page, with its policy.
+    b.goto(&format!("{base}/ui")).await?;
+    b.read_network().await?;
+    let (_, status, headers) = b
+        .responses
+        .iter()
+        .find(|(url, _, _)| url == &format!("{base}/ui"))
+        .context("the page's own response")?;
+    ensure!(*status == 200, "GET /ui answered {status}");
+    let csp = headers
+        .as_object()
+        .and_then(|h| {
+            h.iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("content-security-policy"))
+        })
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    ensure!(
+        csp.contains("script-src 'self'"),
+        "Content-Security-Policy: {csp}"
+    );
+    ensure!(b.client.title().await? == "Hopster — video clips");
+    wait_until("the first listing", Duration::from_secs(10), || async {
+        Ok(b.text("#jobs-empty").await?.as_deref() == Some("No jobs yet."))
+    })
+    .await?;
+    eprintln!("[ui] page loaded");
+
+    // Keyboard: Tab reaches the source field, then the submit button, with a visible focus ring.
+    let mut reached = Vec::new();
+    for _ in 0..25 {
+        b.press(Key::Tab).await?;
+        let f = focus(b).await?;
+        if f.id == "submit" {
+            ensure!(f.focus_visible, "the submit button matches :focus-visible");
+            ensure!(
+                f.outline_style != "none",
+                "the focused submit button has an outline"
+            );
+            ensure!(
+                f.outline_width != "0px",
+                "the focused submit button has an outline"
+            );
+        }
+        reached.push(if f.id.is_empty() { f.tag } else { f.id });
+        if reached.last().is_some_and(|r| r == "submit") {
+            break;
+        }
+    }
+    let position = |id: &str| reached.iter().position(|r| r == id);
+    ensure!(
+        matches!((position("source"), position("submit")), (Some(s), Some(t)) if s < t),
+        "Tab order: {}",
+        reached.join(" → ")
+    );
+    eprintln!("[ui] tab order: {}", reached.join(" → "));
+
+    // The source plays in the browser: the preview's time becomes the start.
+    b.fill("#source", source).await?;
+    b.press_in("#source", Key::Tab).await?;
+    wait_until("the preview button", Duration::from_secs(15), || async {
+        b.visible("#start-now").await
+    })
+    .await?;
+    // The test's source server answers without Range, so the preview cannot seek: play it
+    // (fast, muted) past 2 s instead, as a person would, and pause.
+    let played: Option<String> = b
+        .js_async(
+            "const done = arguments[arguments.length - 1];
+             const video = document.getElementById('preview');
+             video.playbackRate = 4;
+             video.play().then(() => done(null), (e) => done(String(e)));",
+        )
+        .await?;
+    ensure!(played.is_none(), "the preview did not play: {played:?}");
+    wait_until(
+        "the preview to pass 2 s",
+        Duration::from_secs(15),
+        || async {
+            b.js::<bool>(
+                "return document.getElementById('preview').currentTime >= 2;",
+                vec![],
+            )
+            .await
+        },
+    )
+    .await?;
+    b.js::<()>(
+        "document.getElementById('preview').pause(); document.getElementById('start-now').focus();",
+        vec![],
+    )
+    .await?;
+    b.press(Key::Enter).await?;
+    let from_preview = b.value("#start").await?;
+    let seconds = from_preview
+        .strip_prefix("00:00:0")
+        .and_then(|rest| rest.get(..1))
+        .and_then(|d| d.parse::<u8>().ok());
+    ensure!(
+        seconds.is_some_and(|s| (2..=9).contains(&s)),
+        "start from the preview: {from_preview}"
+    );
+    b.fill("#start", "00:00:02").await?;
+    eprintln!("[ui] preview time used as start: {from_preview}");
+
+    // Submit from the keyboard: Enter in the stop field.
+    b.fill("#stop", "00:00:04").await?;
+    b.press_in("#stop", Key::Enter).await?;
+    let id = newest_job_id(b, &[]).await?;
+    let css = row(&id);
+    let said = b.text("#form-status").await?.unwrap_or_default();
+    ensure!(said.contains("Clip requested"), "form status: {said}");
+    let range = b
+        .text(&format!("{css} .job-range"))
+        .await?
+        .unwrap_or_default();
+    ensure!(range.trim() == "00:00:02 → 00:00:04", "range: {range}");
+    eprintln!("[ui] submitted job {id}");
+
+    // The row goes through its stages to completed.
+    wait_for_completed(b, &id, &mut out.states_seen).await?;
+    let result = b
+        .text(&format!("{css} .job-result"))
+        .await?
+        .unwrap_or_default();
+    ensure!(
+        result.starts_with("2.0") && result.contains(" s · 320×240"),
+        "result: {result}"
+    );
+    eprintln!("[ui] completed; states {}", out.states_seen.join(" → "));
+    // The row was followed live, through the job's event stream.
+    b.read_network().await?;
+    ensure!(
+        b.requests
+            .iter()
+            .any(|u| u.contains(&format!("/v1/jobs/{id}/events"))),
+        "no event stream for {id}"
+    );
+
+    // Play it in the page.
+    b.click(&format!("{css} button.play")).await?;
+    let player = format!("{css} .job-player video");
+    let src = b.attr(&player, "src").await?;
+    ensure!(
+        src.as_deref() == Some(&*format!("/v1/jobs/{id}/video")),
+        "src {src:?}"
+    );
+    let played_to = wait_for_playing(b, &player).await?;
+    eprintln!("[ui] played to {played_to}s");
+
+    // Download it.
+    let link = format!("{css} a.download");
+    let href = b.attr(&link, "href").await?;
+    ensure!(
+        href.as_deref() == Some(&*format!("/v1/jobs/{id}/video")),
+        "href {href:?}"
+    );
+    let before = b.downloaded()?;
+    b.click(&link).await?;
+    let name = b
+        .take_download(&before, &artifacts.join("clip.mp4"))
+        .await?;
+    eprintln!("[ui] downloaded {name}");
+
+    // Copy its link.
+    b.click(&format!("{css} button.copy")).await?;
+    wait_until("the toast", Duration::from_secs(5), || async {
+        Ok(b.text("#toast")
+            .await?
+            .is_some_and(|t| t.starts_with("Link copied")))
+    })
+    .await?;
+    let copied: String = b
+        .js_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.clipboard.readText().then(done, (e) => done('clipboard error: ' + e));",
+        )
+        .await?;
+    ensure!(
+        copied == format!("{base}/v1/jobs/{id}/video"),
+        "copied {copied}"
+    );
+    eprintln!("[ui] link copied");
+
+    // A running job can be cancelled from its row.
+    let known: Vec<String> = b
+        .js(
+            "return [...document.querySelectorAll('#jobs li.job')].map((li) => li.dataset.id);",
+            vec![],
+        )
+        .await?;
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    b.fill("#start", "").await?;
+    b.fill("#stop", "").await?;
+    b.click("#submit").await?;
+    let long_id = newest_job_id(b, &known).await?;
+    let long = row(&long_id);
+    wait_until(
+        "the long job to transcode",
+        Duration::from_secs(60),
+        || async { Ok(b.attr(&long, "data-state").await?.as_deref() == Some("transcoding")) },
+    )
+    .await?;
+    b.click(&format!("{long} button.cancel")).await?;
+    wait_until(
+        "the row to show cancelled",
+        Duration::from_secs(10),
+        || async { Ok(b.attr(&long, "data-state").await?.as_deref() == Some("cancelled")) },
+    )
+    .await?;
+    ensure!(
+        !b.visible(&format!("{long} button.cancel")).await?,
+        "no cancel button on a cancelled job"
+    );
+    out.cancelled_job = long_id.clone();
+    eprintln!("[ui] cancelled {long_id}");
+
+    // A job that fails shows its error in words, with the code.
+    b.fill("#source", "nosuchvideo").await?;
+    b.fill("#start", "").await?;
+    b.fill("#stop", "").await?;
+    b.press_in("#source", Key::Enter).await?;
+    let failed_id = newest_job_id(b, &[&id, &long_id]).await?;
+    let failed = row(&failed_id);
+    wait_until(
+        "the failed job's error",
+        Duration::from_secs(60),
+        || async { b.visible(&format!("{failed} .job-error")).await },
+    )
+    .await?;
+    ensure!(b.attr(&failed, "data-state").await?.as_deref() == Some("failed"));
+    let failure = b
+        .text(&format!("{failed} .job-error"))
+        .await?
+        .unwrap_or_default();
+    ensure!(
+        failure.contains("source_not_found") && failure.to_lowercase().contains("not found"),
+        "failed job shows: {failure}"
+    );
+    eprintln!("[ui] failed job shows: {failure}");
+    no_console_errors(b, &[], &mut out.expected_network_errors).await?;
+
+    // A bad time: the server's invalid_timecode is shown next to the start field.
+    b.fill("#source", source).await?;
+    b.fill("#start", "5").await?;
+    b.fill("#stop", "00:00:04").await?;
+    b.click("#submit").await?;
+    wait_until(
+        "the start field's error",
+        Duration::from_secs(15),
+        || async { b.visible("#start-error").await },
+    )
+    .await?;
+    let start_error = b.text("#start-error").await?.unwrap_or_default();
+    ensure!(
+        start_error.contains("invalid_timecode"),
+        "start error: {start_error}"
+    );
+    ensure!(b.attr("#start", "aria-invalid").await?.as_deref() == Some("true"));
+    ensure!(
+        b.js::<bool>(
+            "return document.getElementById('start').parentElement.parentElement
+                 .contains(document.getElementById('start-error'));",
+            vec![]
+        )
+        .await?,
+        "the error sits in the start field"
+    );
+    ensure!(
+        focus(b).await?.id == "start",
+        "focus moves to the field in error"
+    );
+    ensure!(
+        !b.visible("#stop-error").await?,
+        "no error at the stop field"
+    );
+    no_console_errors(b, &[400], &mut out.expected_network_errors).await?;
+    eprintln!("[ui] start error: {start_error}");
+
+    // Screenshots: desktop (full page) and phone width.
+    b.js::<()>(
+        "document.getElementById('toast').hidden = true; window.scrollTo(0, 0);
+         document.querySelectorAll('.job-player video').forEach((v) => v.pause());",
+        vec![],
+    )
+    .await?;
+    b.screenshot(&artifacts.join("ui.png"), true).await?;
+    b.viewport(390, 844).await?;
+    let width: u32 = b
+        .js("return document.documentElement.scrollWidth;", vec![])
+        .await?;
+    ensure!(
+        width <= 390,
+        "the page is {width}px wide at a 390px viewport"
+    );
+    b.screenshot(&artifacts.join("ui-phone.png"), false).await?;
+    b.viewport(1280, 900).await?;
+    eprintln!("[ui] screenshots taken");
+
+    // API keys, against a second gateway that has them: a 401 asks for a key, a wrong key is
+    // refused, the right one goes out as a Bearer header and, on the video URLs (which cannot
+    // send headers), as ?key=; it survives a reload.
+    let keyed = [401];
+    b.goto(&format!("{keyed_base}/ui")).await?;
+    wait_until("the key prompt", Duration::from_secs(15), || async {
+        b.visible("#banner").await
+    })
+    .await?;
+    let banner = b.text("#banner").await?.unwrap_or_default();
+    ensure!(banner.contains("needs an API key"), "banner: {banner}");
+    ensure!(b.attr("#key-box", "open").await?.as_deref() == Some(""));
+    ensure!(b.text("#jobs-empty").await?.as_deref() == Some("Enter an API key to see the jobs."));
+    b.fill("#key", "not-the-key").await?;
+    b.press_in("#key", Key::Enter).await?;
+    wait_until(
+        "the wrong key to be refused",
+        Duration::from_secs(10),
+        || async {
+            Ok(b.text("#banner")
+                .await?
+                .is_some_and(|t| t.contains("refused the API key")))
+        },
+    )
+    .await?;
+    b.fill("#key", API_KEY).await?;
+    b.press_in("#key", Key::Enter).await?;
+    wait_until("the banner to go", Duration::from_secs(10), || async {
+        Ok(!b.visible("#banner").await?)
+    })
+    .await?;
+    wait_until("the keyed listing", Duration::from_secs(10), || async {
+        Ok(b.text("#jobs-empty").await?.as_deref() == Some("No jobs yet."))
+    })
+    .await?;
+    let stored: Option<String> = b
+        .js("return localStorage.getItem('hopster.apiKey');", vec![])
+        .await?;
+    ensure!(stored.as_deref() == Some(API_KEY), "stored key {stored:?}");
+    ensure!(b.text("#key-state").await?.as_deref() == Some("(set)"));
+
+    b.fill("#source", source).await?;
+    b.fill("#start", "00:00:01").await?;
+    b.fill("#stop", "00:00:02").await?;
+    b.press_in("#stop", Key::Enter).await?;
+    let keyed_id = newest_job_id(b, &[]).await?;
+    let keyed_row = row(&keyed_id);
+    wait_for_completed(b, &keyed_id, &mut Vec::new()).await?;
+    let keyed_video = format!("/v1/jobs/{keyed_id}/video?key={API_KEY}");
+    b.click(&format!("{keyed_row} button.play")).await?;
+    let keyed_player = format!("{keyed_row} .job-player video");
+    let src = b.attr(&keyed_player, "src").await?;
+    ensure!(src.as_deref() == Some(&*keyed_video), "keyed src {src:?}");
+    wait_for_playing(b, &keyed_player).await?;
+    let keyed_link = format!("{keyed_row} a.download");
+    let href = b.attr(&keyed_link, "href").await?;
+    ensure!(
+        href.as_deref() == Some(&*keyed_video),
+        "keyed href {href:?}"
+    );
+    let before = b.downloaded()?;
+    b.click(&keyed_link).await?;
+    b.take_download(&before, &artifacts.join("keyed-clip.mp4"))
+        .await?;
+    out.keyed_job_id = keyed_id;
+
+    b.client.refresh().await?;
+    wait_until(
+        "the keyed row after a reload",
+        Duration::from_secs(15),
+        || async { b.visible(&keyed_row).await },
+    )
+    .await?;
+    ensure!(
+        !b.visible("#banner").await?,
+        "no key prompt after a reload with a saved key"
+    );
+    ensure!(b.text("#key-state").await?.as_deref() == Some("(set)"));
+    no_console_errors(b, &keyed, &mut out.expected_network_errors).await?;
+    eprintln!("[ui] API key flow works");
+    out.job_id = id;
+    Ok(out)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_web_page_makes_plays_and_downloads_a_clip() {
     let root = workspace_root();
-    let ui_dir = root.join("e2e/ui");
-    let chromium = ensure_chromium();
-    ensure_node_modules(&ui_dir);
     let artifacts = root.join("target/ui-artifacts");
     for stale in [
         "clip.mp4",
@@ -159,54 +566,59 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
     .await;
     let source = format!("{}/sixty.mp4", stack.source.base_url);
 
-    let browser = tokio::process::Command::new("node")
-        .arg("ui.test.mjs")
-        .current_dir(&ui_dir)
-        .env("HOPSTER_UI_BASE_URL", &stack.base_url)
-        .env("HOPSTER_UI_SOURCE_URL", &source)
-        .env("HOPSTER_UI_KEYED_BASE_URL", &keyed.base_url)
-        .env("HOPSTER_UI_KEY", API_KEY)
-        .env("HOPSTER_UI_ARTIFACTS", &artifacts)
-        .env("HOPSTER_UI_CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("running node");
-    let output = tokio::time::timeout(BROWSER_DEADLINE, browser.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("the browser test took over {BROWSER_DEADLINE:?}"))
-        .expect("waiting for node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("{stderr}");
-    assert!(
-        output.status.success(),
-        "the browser test failed ({}); see {}/failure.png\n{stdout}\n{stderr}",
-        output.status,
-        artifacts.display()
-    );
-    let result: Value = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(RESULT_PREFIX))
-        .and_then(|json| serde_json::from_str(json).ok())
-        .unwrap_or_else(|| panic!("no {RESULT_PREFIX}line from the browser test:\n{stdout}"));
+    let mut browser = Browser::launch().await.expect("starting the browser");
+    let outcome = tokio::time::timeout(
+        BROWSER_DEADLINE,
+        drive(
+            &mut browser,
+            &stack.base_url,
+            &source,
+            &keyed.base_url,
+            &artifacts,
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "the browser test took over {BROWSER_DEADLINE:?}"
+        ))
+    });
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let shot = artifacts.join("failure.png");
+            let _ = browser.screenshot(&shot, true).await;
+            if let Ok((_, errors)) = browser.console_errors(&[]).await {
+                eprintln!("console errors: {errors:#?}");
+            }
+            panic!("the browser test failed: {error:#}; see {}", shot.display());
+        }
+    };
+    browser.close().await.expect("closing the browser");
+    eprintln!("browser test outcome: {outcome:#?}");
 
-    eprintln!("browser test result: {result:#}");
-    assert_eq!(result["console_errors"], serde_json::json!([]), "{result}");
     assert_eq!(
-        result["states_seen"].as_array().and_then(|s| s.last()),
-        Some(&Value::from("completed")),
-        "{result}"
+        outcome.states_seen.last().map(String::as_str),
+        Some("completed"),
+        "{outcome:?}"
     );
-    // The page's job is the API's job, and the file it downloaded is the 2 s clip.
+    // The page's bad-time request was answered 400, and that was the only failed load.
+    assert!(
+        outcome
+            .expected_network_errors
+            .iter()
+            .any(|e| e.contains("status of 400")),
+        "{outcome:?}"
+    );
     // The job cancelled from the page really is cancelled on the server.
-    let cancelled = result["cancelled_job"].as_str().expect("a cancelled job");
-    let (_, status) = stack.get_json(&format!("/v1/jobs/{cancelled}")).await;
+    let (_, status) = stack
+        .get_json(&format!("/v1/jobs/{}", outcome.cancelled_job))
+        .await;
     assert_eq!(status["state"], "cancelled", "{status}");
-    let id = result["job_id"].as_str().expect("a job id");
-    let (code, job) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+    // The page's job is the API's job, and the file it downloaded is the 2 s clip.
+    let (code, job) = stack
+        .get_json(&format!("/v1/jobs/{}", outcome.job_id))
+        .await;
     assert_eq!((code, job["state"].as_str()), (200, Some("completed")));
     assert_eq!(job["spec"]["start"], "00:00:02");
     assert_eq!(job["spec"]["stop"], "00:00:04");
@@ -217,9 +629,9 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
     assert!((duration - 2.0).abs() <= 0.05, "duration {duration}");
 
     // With keys: the page's key reached the API, and ?key= fetched the 1 s clip.
-    assert_eq!(result["key_flow"], true, "{result}");
-    let keyed_id = result["keyed_job_id"].as_str().expect("a keyed job id");
-    let (code, _) = keyed.get_json(&format!("/v1/jobs/{keyed_id}")).await;
+    let (code, _) = keyed
+        .get_json(&format!("/v1/jobs/{}", outcome.keyed_job_id))
+        .await;
     assert_eq!(code, 401, "the keyed stack wants a key");
     let duration = probe(&artifacts.join("keyed-clip.mp4")).duration;
     assert!(
