@@ -103,7 +103,7 @@ fn the_compose_file_agrees_with_the_code() {
     }
     assert_eq!(
         compose.service("localstack")["image"].as_str(),
-        Some("localstack/localstack:4.14.0")
+        Some("localstack/localstack:4.13.1")
     );
     let ls_env = compose.environment("localstack", &shell());
     assert_eq!(ls_env.get("SERVICES").map(String::as_str), Some("s3"));
@@ -424,4 +424,55 @@ async fn two_transcoder_processes_share_ten_jobs() {
     }
     assert_eq!(per_worker.values().sum::<usize>(), 10);
     delete_topology(&channel, &t).await;
+}
+
+/// `scripts/stand-in-images` builds exactly the images that docker-compose.yml and the
+/// Dockerfile pull from a registry (services without `build:`, and `FROM` lines that name no
+/// stage), so the compose test on a machine without a registry runs the files unchanged.
+#[test]
+fn the_stand_in_images_are_the_images_the_files_pull() {
+    let compose = Compose::load();
+    let mut pulled = BTreeSet::new();
+    for name in compose.service_names() {
+        let s = compose.service(&name);
+        if s["build"].is_badvalue() {
+            pulled.insert(s["image"].as_str().expect("an image").to_owned());
+        }
+    }
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
+    let mut args = BTreeMap::new();
+    let mut stages = BTreeSet::new();
+    for line in dockerfile.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["ARG", arg] => {
+                if let Some((k, v)) = arg.split_once('=') {
+                    args.insert(format!("${{{k}}}"), v.to_owned());
+                }
+            }
+            ["FROM", image, rest @ ..] => {
+                let mut image = (*image).to_owned();
+                for (k, v) in &args {
+                    image = image.replace(k, v);
+                }
+                if !stages.contains(&image) {
+                    pulled.insert(image);
+                }
+                if let ["AS", stage] = rest {
+                    stages.insert((*stage).to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    let out = std::process::Command::new(repo_root().join("scripts/stand-in-images"))
+        .arg("--list")
+        .output()
+        .expect("running scripts/stand-in-images --list");
+    assert!(out.status.success(), "{out:?}");
+    let listed: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(listed, pulled);
 }
