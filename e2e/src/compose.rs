@@ -84,7 +84,8 @@ impl Compose {
     }
 }
 
-/// Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?message}`.
+/// Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?message}`. Like Compose v1, an expression
+/// ends at the first `}`, so a default must hold no brace (v1 would cut it there).
 pub fn interpolate(value: &str, shell: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = value;
@@ -96,6 +97,10 @@ pub fn interpolate(value: &str, shell: &BTreeMap<String, String>) -> String {
             .expect("unclosed ${");
         let expr = &rest[start + 2..end];
         let (var, fallback) = if let Some((v, d)) = expr.split_once(":-") {
+            assert!(
+                !d.contains('{'),
+                "`{value}`: Compose v1 ends ${{…}} at the first `}}`, so a default cannot hold braces"
+            );
             (v, Some(d.to_owned()))
         } else if let Some((v, msg)) = expr.split_once(":?") {
             assert!(shell.contains_key(v), "compose would refuse: {v}: {msg}");
@@ -141,9 +146,14 @@ mod tests {
         let shell: BTreeMap<String, String> = [("A".to_owned(), "1".to_owned())].into();
         assert_eq!(interpolate("x${A}y", &shell), "x1y");
         assert_eq!(
-            interpolate("${B:-http://h/{video_id}}", &shell),
-            "http://h/{video_id}"
+            interpolate("${B:-http://h}/{video_id}.mp4", &shell),
+            "http://h/{video_id}.mp4"
         );
+        assert!(std::panic::catch_unwind(|| interpolate(
+            "${B:-http://h/{video_id}.mp4}",
+            &BTreeMap::new()
+        ))
+        .is_err());
         assert_eq!(interpolate("${A:?needed}", &shell), "1");
         assert!(
             std::panic::catch_unwind(|| interpolate("${B:?needed}", &BTreeMap::new())).is_err()

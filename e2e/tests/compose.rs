@@ -255,10 +255,7 @@ fn native_env(
     source: &str,
 ) -> BTreeMap<String, String> {
     let mut shell = shell();
-    shell.insert(
-        "HOPSTER_VIDEO_URL_TEMPLATE".into(),
-        format!("{source}/{{video_id}}.mp4"),
-    );
+    shell.insert("HOPSTER_CATALOGUE_BASE_URL".into(), source.to_owned());
     let mut env = compose.environment(service, &shell);
     for value in env.values_mut() {
         *value = value
