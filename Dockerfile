@@ -26,30 +26,34 @@ RUN find . -path ./target -prune -o -name '*.rs' -exec touch {} + \
     && cargo build --release --locked --bin api-gateway --bin downloader-worker --bin transcoder-worker
 
 FROM debian:bookworm-slim AS runtime
-# tini reaps children (ffmpeg) and forwards SIGTERM so the workers shut down gracefully.
+# tini reaps children (ffmpeg) and forwards SIGTERM so the workers shut down gracefully; curl
+# asks each service's /healthz for its HEALTHCHECK.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates tini \
+    && apt-get install -y --no-install-recommends ca-certificates tini curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin hopster
 ENTRYPOINT ["/usr/bin/tini", "--"]
 
 FROM runtime AS api-gateway
-RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/api-gateway /usr/local/bin/api-gateway
 USER hopster
 EXPOSE 5000
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:5000/healthz || exit 1
 CMD ["api-gateway"]
 
-# The workers serve no HTTP, so there is nothing for a HEALTHCHECK to ask; compose restarts
-# them when they exit.
+# Each worker serves /healthz, /readyz and /metrics on its ops port (worker.http_bind,
+# 0.0.0.0:9090 by default); the HEALTHCHECK asks /healthz there.
 FROM runtime AS downloader-worker
 COPY --from=build /src/target/release/downloader-worker /usr/local/bin/downloader-worker
 USER hopster
+EXPOSE 9090
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:9090/healthz || exit 1
 CMD ["downloader-worker"]
 
 FROM runtime AS transcoder-worker
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/transcoder-worker /usr/local/bin/transcoder-worker
 USER hopster
+EXPOSE 9090
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:9090/healthz || exit 1
 CMD ["transcoder-worker"]

@@ -62,3 +62,14 @@ need_chromium() {
         apt_install chromium chromium-driver
     fi
 }
+
+# The compose test needs a Docker engine (not installed here: it is the machine's) and a
+# Compose tool: the v2 plugin, or Debian's docker-compose (1.29) when there is none.
+need_compose() {
+    command -v docker >/dev/null && docker info >/dev/null 2>&1 \
+        || { log "the compose test needs a running Docker engine (docker info failed)"; exit 1; }
+    if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+        log "installing docker-compose (Debian package)"
+        apt_install docker-compose
+    fi
+}

@@ -8,7 +8,9 @@
 pub mod api;
 pub mod browser;
 pub mod compose;
+pub mod docker;
 pub mod hook;
+pub mod localstack;
 pub mod media;
 pub mod native;
 pub mod rabbit;

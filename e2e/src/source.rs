@@ -141,8 +141,14 @@ async fn chunked(files: web::Data<Files>, name: web::Path<String>) -> HttpRespon
 }
 
 impl SourceServer {
-    /// Serves the files of `dir` at `{base_url}/{name}`.
+    /// Serves the files of `dir` at `{base_url}/{name}`, on a free loopback port.
     pub fn start(dir: PathBuf) -> SourceServer {
+        SourceServer::start_on(dir, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// Like [`SourceServer::start`], on a free port of `ip` (for containers: the bridge's
+    /// gateway address, which they reach as `host.docker.internal`).
+    pub fn start_on(dir: PathBuf, ip: std::net::IpAddr) -> SourceServer {
         let requests = Arc::new(AtomicUsize::new(0));
         let ranged_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let data = web::Data::new(Files {
@@ -150,8 +156,7 @@ impl SourceServer {
             requests: requests.clone(),
             ranged_bytes: ranged_bytes.clone(),
         });
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("binding the source server");
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("binding the source server");
         let base_url = format!("http://{}", listener.local_addr().expect("address"));
         let server = HttpServer::new(move || {
             App::new()
