@@ -68,24 +68,39 @@ fn check_limits(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
             ));
         }
     }
-    if !state.allow_private_networks {
-        let urls = [
-            ("the source", Some(&spec.url)),
-            ("`callback_url`", spec.callback_url.as_ref()),
-        ];
-        for (what, url) in urls {
-            let ip = url
-                .and_then(|u| shared_proto::net::url_host(u))
-                .and_then(|h| h.parse::<std::net::IpAddr>().ok());
-            if let Some(reason) = ip.and_then(shared_proto::net::forbidden_ip) {
-                return Err(ApiError::new(
-                    ErrorCode::SourceForbidden,
-                    format!("{what}'s address is {reason}; only public addresses may be used"),
-                ));
-            }
-        }
+    refuse_internal(state, "the source", &spec.url)?;
+    if let Some(callback) = &spec.callback_url {
+        refuse_internal(state, "`callback_url`", callback)?;
     }
     Ok(())
+}
+
+/// The answer to a URL that was not accepted: `source_forbidden` when the text still names an
+/// internal address (credentials before it, an IPv6 zone id in it), so that such a spelling
+/// is answered as the internal address it is; else `error`.
+pub fn refuse_unacceptable(state: &AppState, what: &str, url: &str, error: ApiError) -> ApiError {
+    match refuse_internal(state, what, url) {
+        Err(forbidden) if error.code == ErrorCode::InvalidUrl => forbidden,
+        _ => error,
+    }
+}
+
+/// `source_forbidden` for a URL whose host is an internal address, however it is spelled (the
+/// `url` crate's reading of it, the one the HTTP client has), unless private networks are
+/// allowed.
+pub fn refuse_internal(state: &AppState, what: &str, url: &str) -> Result<(), ApiError> {
+    if state.allow_private_networks {
+        return Ok(());
+    }
+    match shared_proto::net::forbidden_url_text(url) {
+        Some((ip, reason)) => Err(ApiError::new(
+            ErrorCode::SourceForbidden,
+            format!(
+                "{what}'s address is {ip}, a {reason} address; only public addresses may be used"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 async fn queue(state: &AppState, status: &JobStatus, created: bool) -> Result<(), ApiError> {

@@ -5,7 +5,7 @@
 
 use futures::future::BoxFuture;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use shared_proto::net::{forbidden_ip, url_host};
+use shared_proto::net::{forbidden_ip, forbidden_url};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -40,23 +40,27 @@ pub fn system_lookup() -> Lookup {
     })
 }
 
-/// Checks an IP-literal host without resolving anything.
-pub fn check_literal(url: &str, allow_private: bool) -> Result<(), Forbidden> {
+/// Checks an IP-address host without resolving anything. The host is the `url` crate's
+/// reading of it, the one the HTTP client connects to.
+pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), Forbidden> {
     if allow_private {
         return Ok(());
     }
-    let Some(host) = url_host(url) else {
-        return Ok(());
-    };
-    match host.parse::<IpAddr>() {
-        Ok(ip) => match forbidden_ip(ip) {
-            Some(reason) => Err(Forbidden {
-                host: host.to_owned(),
-                ip,
-                reason,
-            }),
-            None => Ok(()),
-        },
+    match forbidden_url(url) {
+        Some((ip, reason)) => Err(Forbidden {
+            host: url.host_str().unwrap_or_default().to_owned(),
+            ip,
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// [`check_url`] of a URL given as text; text that is no URL has no address to refuse (the
+/// request itself then fails to build).
+pub fn check_literal(url: &str, allow_private: bool) -> Result<(), Forbidden> {
+    match url::Url::parse(url) {
+        Ok(parsed) => check_url(&parsed, allow_private),
         Err(_) => Ok(()),
     }
 }
@@ -105,7 +109,7 @@ pub fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
             let refused = Refused(format!("a redirect to a {} URL was refused", url.scheme()));
             return attempt.error(refused);
         }
-        match check_literal(url.as_str(), allow_private) {
+        match check_url(&url, allow_private) {
             Ok(()) => attempt.follow(),
             Err(forbidden) => attempt.error(forbidden),
         }

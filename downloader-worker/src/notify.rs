@@ -14,6 +14,7 @@ pub struct Notifier {
     http: reqwest::Client,
     secret: Option<String>,
     settings: NotifySettings,
+    allow_private: bool,
 }
 
 impl Notifier {
@@ -47,11 +48,15 @@ impl Notifier {
             http,
             secret,
             settings: settings.notify.clone(),
+            allow_private,
         })
     }
 
     /// One delivery: the status as the body, signed; `Ok(status)` when the receiver answered.
     async fn deliver(&self, url: &str, body: Vec<u8>) -> Result<u16, String> {
+        // The gateway refused internal addresses at submission; a receiver's name is checked
+        // where it resolves. This is the same check again, for an address host.
+        guard::check_literal(url, self.allow_private).map_err(|e| e.to_string())?;
         let secret = self
             .secret
             .as_deref()

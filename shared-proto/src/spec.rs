@@ -192,40 +192,26 @@ pub fn url_for_video_id(template: &str, video_id: &str) -> Result<String, SpecEr
     normalize_url(&template.replace("{video_id}", video_id))
 }
 
-/// Accepts `http(s)://host[:port][/path][?query]`; lower-cases scheme and host and drops a
-/// fragment, so that trivially different spellings of one URL are one job. Which hosts may be
-/// fetched is the downloader's decision, not this one's.
+/// Accepts an absolute `http(s)` URL with a host and no credentials, parsed by the `url` crate
+/// (WHATWG rules, as the HTTP client parses it), and answers its serialization without the
+/// fragment: scheme and host lower-case, IP hosts in their standard form (`http://127.1/` is
+/// `http://127.0.0.1/`), no default port, an empty path as `/`. Trivially different spellings
+/// of one URL are so one job, and every later reader of the spec sees the host the checks saw.
+/// Which hosts may be fetched is the guard's decision, not this one's.
 pub fn normalize_url(url: &str) -> Result<String, SpecError> {
     let invalid = || SpecError::InvalidUrl(url.chars().take(80).collect());
     if url.len() > MAX_URL_LEN || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }
-    let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
+    let mut parsed = url::Url::parse(url).map_err(|_| invalid())?;
+    let has_host = parsed.host_str().is_some_and(|h| !h.is_empty());
+    // Credentials in a URL would end up in logs and status documents.
+    let credentials = !parsed.username().is_empty() || parsed.password().is_some();
+    if !matches!(parsed.scheme(), "http" | "https") || !has_host || credentials {
         return Err(invalid());
     }
-    let rest = rest.split('#').next().unwrap_or_default();
-    let split_at = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(split_at);
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    let host_name = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-    } else {
-        host.split(':').next().unwrap_or_default()
-    };
-    if host_name.is_empty() || authority.contains('@') {
-        // Credentials in a URL would end up in logs and status documents.
-        return Err(invalid());
-    }
-    let tail = if tail.is_empty() { "/" } else { tail };
-    Ok(format!(
-        "{scheme}://{}{tail}",
-        authority.to_ascii_lowercase()
-    ))
+    parsed.set_fragment(None);
+    Ok(parsed.into())
 }
 
 impl JobSpec {
@@ -456,7 +442,7 @@ mod tests {
             "gopher://h/",
             "ftp://h/v",
             "http://",
-            "http:///x",
+            "http://:80/x",
             "h/v.mp4",
             "http://user:pw@h/v",
             "http://h/a b",
@@ -469,11 +455,23 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(normalize_url("https://H:8080").unwrap(), "https://h:8080/");
-        assert_eq!(
-            normalize_url("http://[::1]:80/x?a=B").unwrap(),
-            "http://[::1]:80/x?a=B"
-        );
+        for (given, normal) in [
+            ("https://H:8080", "https://h:8080/"),
+            ("http://[::1]:80/x?a=B", "http://[::1]/x?a=B"),
+            (
+                "http://2130706433:8000/v.mp4",
+                "http://127.0.0.1:8000/v.mp4",
+            ),
+            ("http://127.1/v.mp4#t=3", "http://127.0.0.1/v.mp4"),
+            // WHATWG skips extra slashes after a special scheme, as the client does.
+            ("http:///x", "http://x/"),
+            (
+                "http://ExAmple.com./a/../v.mp4",
+                "http://example.com./v.mp4",
+            ),
+        ] {
+            assert_eq!(normalize_url(given).unwrap(), normal, "{given}");
+        }
     }
 
     #[test]

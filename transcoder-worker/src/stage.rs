@@ -24,6 +24,7 @@ pub struct Transcoder {
     broker: Option<hopster_common::Broker>,
     /// The guarded source client, for the range proxy.
     http: reqwest::Client,
+    allow_private: bool,
     runner: Runner,
     settings: TranscoderSettings,
     worker: WorkerSettings,
@@ -36,6 +37,7 @@ impl Transcoder {
             store,
             broker: None,
             http: hopster_common::source_client(settings)?,
+            allow_private: settings.downloader.allow_private_networks,
             runner: Runner::new(settings.transcoder.max_processes),
             settings: settings.transcoder.clone(),
             worker: settings.worker.clone(),
@@ -363,6 +365,9 @@ impl Transcoder {
                 .transcode(tracker, job, &Input::file(&source), output, poster)
                 .await;
         };
+        // The downloader checked this URL; the proxy fetches it again, so it checks it again.
+        hopster_common::guard::check_literal(url, self.allow_private)
+            .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
         let proxy = RangeProxy::start(self.http.clone(), url.clone(), self.limits.max_bytes)
             .await
             .map_err(|e| {

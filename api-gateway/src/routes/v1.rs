@@ -125,9 +125,10 @@ pub(crate) async fn create(
             ))
         }
     };
-    let mut spec = JobSpec::new(&url, video_id, start, stop)?;
+    let mut spec = JobSpec::new(&url, video_id, start, stop)
+        .map_err(|e| jobs::refuse_unacceptable(&state, "the source", &url, e.into()))?;
     spec.accuracy = accuracy;
-    output_options(&obj, &mut spec)?;
+    output_options(&state, &obj, &mut spec)?;
     let (status, submitted) = jobs::submit(&state, spec).await?;
     let view = JobView::from(status);
     let mut response = match submitted {
@@ -142,6 +143,7 @@ pub(crate) async fn create(
 /// Reads `profile`, `max_height`, `poster_at` and `callback_url` into the spec, refusing
 /// combinations that cannot be made.
 fn output_options(
+    state: &AppState,
     obj: &serde_json::Map<String, serde_json::Value>,
     spec: &mut JobSpec,
 ) -> Result<(), ApiError> {
@@ -201,10 +203,11 @@ fn output_options(
     }
     if let Some(url) = body::string_field(obj, "callback_url")? {
         let url = shared_proto::spec::normalize_url(&url).map_err(|_| {
-            ApiError::new(
+            let invalid = ApiError::new(
                 ErrorCode::InvalidUrl,
                 "`callback_url` must be an absolute http or https URL without credentials",
-            )
+            );
+            jobs::refuse_unacceptable(state, "`callback_url`", &url, invalid)
         })?;
         spec.callback_url = Some(url);
     }
