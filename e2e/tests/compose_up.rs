@@ -94,6 +94,18 @@ async fn download(api: &Api, id: &str) -> Vec<u8> {
     r.bytes().await.expect("video bytes").to_vec()
 }
 
+/// Scales to three transcoders (starting any that died) and waits for every healthcheck.
+async fn three_transcoders(project: &Project) {
+    project.compose(&[
+        "up",
+        "-d",
+        "--no-recreate",
+        "--scale",
+        "transcoder-worker=3",
+    ]);
+    project.wait_healthy(Duration::from_secs(120)).await;
+}
+
 fn image_size_mib(image: &str) -> f64 {
     let bytes: f64 = docker(&["image", "inspect", "-f", "{{.Size}}", image])
         .trim()
@@ -201,14 +213,7 @@ async fn docker_compose_up_runs_the_whole_stack() {
     );
 
     // 5. Three transcoders share 12 jobs.
-    project.compose(&[
-        "up",
-        "-d",
-        "--no-recreate",
-        "--scale",
-        "transcoder-worker=3",
-    ]);
-    project.wait_healthy(Duration::from_secs(120)).await;
+    three_transcoders(&project).await;
     assert_eq!(project.container_ids("transcoder-worker").len(), 3);
     let mut ids = Vec::new();
     for i in 0..12 {
@@ -262,14 +267,7 @@ async fn docker_compose_up_runs_the_whole_stack() {
     let duration = job["result"]["duration_secs"].as_f64().expect("a duration");
     assert!((duration - 60.0).abs() <= 0.1, "duration {duration}");
     // The killed container comes back (restart: unless-stopped) or is replaced.
-    project.compose(&[
-        "up",
-        "-d",
-        "--no-recreate",
-        "--scale",
-        "transcoder-worker=3",
-    ]);
-    project.wait_healthy(Duration::from_secs(120)).await;
+    three_transcoders(&project).await;
 
     // 7. RabbitMQ restarted with jobs in flight: none lost.
     let mut in_flight = Vec::new();
