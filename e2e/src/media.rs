@@ -4,21 +4,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// This process's media directory (made once, shared by the generated fixtures).
-fn media_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hopster-media-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("media dir");
-    dir
+/// A generated fixture, kept in `target/test-media/` (not in /tmp, where one directory per test
+/// process used to pile up) under a name that carries a digest of how it is made, so a changed
+/// recipe makes a new file. Written under a temporary name and renamed, so a reader never sees
+/// half a file.
+fn cached(name: &str, video: &str, seconds: u32, extra: &[&str]) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let recipe = format!("{video}|{seconds}|{}", extra.join(" "));
+    let digest = Sha256::digest(recipe.as_bytes());
+    let key = shared_proto::spec::hex(&digest[..6]);
+    let dir = crate::native::target_dir()
+        .parent()
+        .map(|target| target.join("test-media"))
+        .expect("the target directory");
+    std::fs::create_dir_all(&dir).expect("target/test-media");
+    let path = dir.join(format!("{name}-{key}.mp4"));
+    if !path.exists() {
+        let partial = dir.join(format!(".{name}-{key}.{}.mp4", std::process::id()));
+        encode(&partial, video, seconds, extra);
+        std::fs::rename(&partial, &path).expect("moving the fixture into place");
+    }
+    path
 }
 
-/// A 60 s 320×240 25 fps H.264/AAC mp4 with a keyframe every 2 s, made once per test process.
+/// A 60 s 320×240 25 fps H.264/AAC mp4 with a keyframe every 2 s, made once.
 pub fn sixty_second_video() -> &'static Path {
     static VIDEO: OnceLock<PathBuf> = OnceLock::new();
-    VIDEO.get_or_init(|| {
-        let path = media_dir().join("sixty.mp4");
-        generate(&path, 60);
-        path
-    })
+    VIDEO.get_or_init(|| cached("sixty", "testsrc=size=320x240", 60, &[]))
 }
 
 /// A 60 s 640×360 video at about 2 Mbit/s with its index first (`+faststart`), like a file a
@@ -26,14 +38,12 @@ pub fn sixty_second_video() -> &'static Path {
 pub fn large_faststart_video() -> &'static Path {
     static VIDEO: OnceLock<PathBuf> = OnceLock::new();
     VIDEO.get_or_init(|| {
-        let path = media_dir().join("large.mp4");
-        encode(
-            &path,
+        cached(
+            "large",
             "testsrc2=size=640x360",
             60,
             &["-b:v", "2M", "-movflags", "+faststart"],
-        );
-        path
+        )
     })
 }
 

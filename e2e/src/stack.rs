@@ -186,19 +186,41 @@ impl std::ops::Deref for Stack {
 /// Removes a test's queues and exchange (best effort: a test's leftovers are harmless but
 /// clutter the broker).
 pub async fn delete_topology(channel: &lapin::Channel, t: &Topology) {
-    for key in [topology::DOWNLOAD, topology::TRANSCODE, topology::DEAD] {
-        for queue in [t.queue(key), t.queue(&Topology::retry_key(key))] {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
+    let mut queues = vec![t.queue(topology::DEAD)];
+    for stage in Topology::stages() {
+        queues.push(t.queue(stage));
+        queues.push(t.queue(&Topology::retry_key(stage)));
     }
-    let _ = channel
-        .exchange_delete(
-            t.exchange().as_str().into(),
-            ExchangeDeleteOptions::default(),
-        )
-        .await;
+    for queue in queues {
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for exchange in [t.exchange(), t.events_exchange()] {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+}
+
+/// The names of the machine's broker's queues and exchanges that start with `prefix`, from
+/// `rabbitmqctl` (the broker the tests use is the local one).
+pub fn broker_names(prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for what in ["list_queues", "list_exchanges"] {
+        let out = crate::as_root(&["rabbitmqctl", "-q", what, "name"])
+            .output()
+            .expect("running rabbitmqctl");
+        assert!(out.status.success(), "rabbitmqctl {what}: {out:?}");
+        names.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::trim)
+                .filter(|n| n.starts_with(prefix))
+                .map(|n| format!("{what}: {n}")),
+        );
+    }
+    names
 }
 
 /// Messages and consumers of the queue of `routing_key`.
