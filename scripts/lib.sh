@@ -55,6 +55,9 @@ need_rabbitmq() {
     if command -v rabbitmqctl >/dev/null; then as_root rabbitmqctl -q await_startup >/dev/null 2>&1 || true; fi
 }
 
+# The image docker-compose.yml names for `$1` (a repository: rabbitmq, localstack/localstack).
+compose_image() { sed -n "s|^ *image: *\($1:[^ #]*\).*|\1|p" docker-compose.yml; }
+
 # The web page tests drive Debian's chromium through Debian's chromium-driver (WebDriver).
 need_chromium() {
     if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

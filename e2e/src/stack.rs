@@ -203,6 +203,17 @@ pub async fn delete_topology(channel: &lapin::Channel, t: &Topology) {
     }
 }
 
+/// [`delete_topology`] of `prefix` on the broker at `amqp_url`, over a connection of its own
+/// (for stacks of real processes, which hold no channel the test can use).
+pub async fn remove_topology(amqp_url: &str, prefix: &str) {
+    let conn = lapin::Connection::connect(amqp_url, lapin::ConnectionProperties::default())
+        .await
+        .expect("connecting to the broker");
+    let channel = conn.create_channel().await.expect("a channel");
+    delete_topology(&channel, &Topology::new(prefix)).await;
+    let _ = conn.close(0, "done".into()).await;
+}
+
 /// The names of the machine's broker's queues and exchanges that start with `prefix`, from
 /// `rabbitmqctl` (the broker the tests use is the local one).
 pub fn broker_names(prefix: &str) -> Vec<String> {

@@ -122,11 +122,10 @@ async fn docker_compose_up_runs_the_whole_stack() {
     let media = TempDir::new("hopster-compose-source");
     std::fs::copy(e2e::media::sixty_second_video(), media.0.join("sixty.mp4")).expect("media");
     let source = SourceServer::start_on(media.0.clone(), host_gateway());
-    let port = source
-        .base_url
-        .rsplit_once(':')
-        .map(|(_, p)| p.to_owned())
-        .expect("a port");
+    let port = url::Url::parse(&source.base_url)
+        .ok()
+        .and_then(|u| u.port())
+        .expect("the source server's port");
     let key = random_name("compose-key");
     let env: BTreeMap<String, String> = [
         ("HOPSTER_SERVER_SECRET_KEY", random_name("compose-secret")),

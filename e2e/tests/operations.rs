@@ -393,4 +393,5 @@ async fn every_service_serves_metrics_health_and_readiness() {
         1.0
     );
     drop(stack);
+    e2e::stack::remove_topology(&settings.amqp.url, &settings.amqp.prefix).await;
 }

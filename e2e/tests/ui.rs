@@ -247,12 +247,11 @@ async fn drive(
     .await?;
     b.press(Key::Enter).await?;
     let from_preview = b.value("#start").await?;
-    let seconds = from_preview
-        .strip_prefix("00:00:0")
-        .and_then(|rest| rest.get(..1))
-        .and_then(|d| d.parse::<u8>().ok());
+    let seconds = shared_proto::Timecode::parse(&from_preview)
+        .ok()
+        .map(|t| t.as_micros());
     ensure!(
-        seconds.is_some_and(|s| (2..=9).contains(&s)),
+        seconds.is_some_and(|s| (2_000_000..10_000_000).contains(&s)),
         "start from the preview: {from_preview}"
     );
     b.fill("#start", "00:00:02").await?;
