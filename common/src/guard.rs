@@ -2,6 +2,10 @@
 //! checked before a connection is made, and the connection goes to the checked addresses (the
 //! resolver hands them to the HTTP client, so a second DNS answer cannot swap them: no
 //! rebinding). At most five redirects.
+//!
+//! The last line of defence is [`PeerCheckLayer`]: whatever the checks above decided, the
+//! address a connection actually reached is checked before the client writes a request byte
+//! on it, so a mistake above cannot leak a request to an internal address.
 
 use futures::future::BoxFuture;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -94,6 +98,101 @@ impl Resolve for GuardedResolver {
             Ok(addrs)
         })
     }
+}
+
+/// A connector layer that checks the peer of every new connection, fail-closed: a connection
+/// whose peer address is unknown is refused too.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerCheckLayer {
+    pub allow_private: bool,
+}
+
+impl<S> tower_layer::Layer<S> for PeerCheckLayer {
+    type Service = PeerCheck<S>;
+    fn layer(&self, inner: S) -> PeerCheck<S> {
+        PeerCheck {
+            inner,
+            allow_private: self.allow_private,
+        }
+    }
+}
+
+/// The service [`PeerCheckLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct PeerCheck<S> {
+    inner: S,
+    allow_private: bool,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S, R> tower_service::Service<R> for PeerCheck<S>
+where
+    S: tower_service::Service<R, Error = BoxError>,
+    S::Response: hyper_util::client::legacy::connect::Connection,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let connecting = self.inner.call(request);
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let conn = connecting.await?;
+            if !allow_private {
+                check_peer(peer_of(&conn))?;
+            }
+            Ok(conn)
+        })
+    }
+}
+
+/// The remote address hyper recorded for a connection, if any.
+fn peer_of(conn: &impl hyper_util::client::legacy::connect::Connection) -> Option<SocketAddr> {
+    let mut extensions = http::Extensions::new();
+    conn.connected().get_extras(&mut extensions);
+    extensions
+        .get::<hyper_util::client::legacy::connect::HttpInfo>()
+        .map(|info| info.remote_addr())
+}
+
+/// Refuses an internal peer, and a peer that is not known.
+pub fn check_peer(peer: Option<SocketAddr>) -> Result<(), BoxError> {
+    let Some(peer) = peer else {
+        return Err(Box::new(Refused(
+            "the address of the connection is unknown, so it cannot be checked".to_owned(),
+        )));
+    };
+    match forbidden_ip(peer.ip()) {
+        Some(reason) => Err(Box::new(Forbidden {
+            host: peer.to_string(),
+            ip: peer.ip(),
+            reason,
+        })),
+        None => Ok(()),
+    }
+}
+
+/// A client builder with every guard on: the checked resolver, the peer check, no proxy.
+/// Redirects are the caller's choice.
+pub fn guarded_builder(allow_private: bool) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .dns_resolver(GuardedResolver {
+            allow_private,
+            lookup: system_lookup(),
+        })
+        .connector_layer(PeerCheckLayer { allow_private })
+        // A proxy from the environment would connect on our behalf, past the guard.
+        .no_proxy()
 }
 
 /// The redirect policy: http(s) only, IP-literal hops checked (named hops are checked by the

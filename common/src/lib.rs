@@ -47,21 +47,15 @@ pub fn init_logging() {
 }
 
 /// The HTTP client for sources, used by the downloader and the transcoder's range proxy: the
-/// SSRF guard's resolver and redirect policy, the configured timeouts, no proxy.
+/// SSRF guard's resolver, peer check and redirect policy, the configured timeouts, no proxy.
 pub fn source_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
     use std::time::Duration;
     let allow_private = settings.downloader.allow_private_networks;
-    Ok(reqwest::Client::builder()
+    Ok(guard::guarded_builder(allow_private)
         .connect_timeout(Duration::from_secs(settings.sources.connect_timeout_secs))
         .read_timeout(Duration::from_secs(settings.sources.read_timeout_secs))
         .timeout(Duration::from_secs(settings.sources.total_timeout_secs))
-        .dns_resolver(guard::GuardedResolver {
-            allow_private,
-            lookup: guard::system_lookup(),
-        })
         .redirect(guard::redirect_policy(allow_private))
-        // A proxy from the environment would connect on our behalf, past the guard.
-        .no_proxy()
         .user_agent(concat!("hopster/", env!("CARGO_PKG_VERSION")))
         .build()?)
 }

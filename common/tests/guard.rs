@@ -2,10 +2,96 @@
 //! checked where they resolve, and redirects are capped.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers
 
-use hopster_common::guard::{redirect_policy, refusal, system_lookup, GuardedResolver};
+use hopster_common::guard::{
+    redirect_policy, refusal, system_lookup, GuardedResolver, PeerCheckLayer,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A loopback server that counts the bytes it is sent and answers 200.
+async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                if let Ok(n) = socket.read(&mut buf).await {
+                    counter.fetch_add(n, Ordering::SeqCst);
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await;
+                }
+            });
+        }
+    });
+    (addr, received)
+}
+
+/// The last line: with every check above it switched off (a resolver that allows anything, no
+/// URL check, no redirect policy), the peer check alone refuses an internal peer before a
+/// request byte is written, by IP literal and by name.
+#[tokio::test]
+async fn the_peer_check_refuses_an_internal_peer_before_a_byte_is_sent() {
+    let (addr, received) = counting_server().await;
+    let careless = |peer_check: bool| {
+        let builder = reqwest::Client::builder()
+            .dns_resolver(GuardedResolver {
+                allow_private: true,
+                lookup: system_lookup(),
+            })
+            .no_proxy();
+        let builder = if peer_check {
+            builder.connector_layer(PeerCheckLayer {
+                allow_private: false,
+            })
+        } else {
+            builder
+        };
+        builder.build().unwrap()
+    };
+    let port = addr.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/v.mp4"),
+        format!("http://2130706433:{port}/v.mp4"),
+        format!("http://localhost:{port}/v.mp4"),
+    ] {
+        let err = careless(true).get(&url).send().await.unwrap_err();
+        let why = refusal(&err).unwrap_or_else(|| panic!("{url}: not refused: {err:?}"));
+        assert!(why.contains("loopback"), "{url}: {why}");
+    }
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        0,
+        "no request byte reached the server"
+    );
+    // The same careless client without the layer does reach it: the test can fail.
+    let ok = careless(false)
+        .get(format!("http://127.0.0.1:{port}/v.mp4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(received.load(Ordering::SeqCst) > 0);
+    // Allowed private networks pass the layer.
+    let allowed = reqwest::Client::builder()
+        .connector_layer(PeerCheckLayer {
+            allow_private: true,
+        })
+        .no_proxy()
+        .build()
+        .unwrap();
+    let ok = allowed
+        .get(format!("http://127.0.0.1:{port}/v.mp4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
 
 /// A loopback server: `/to-loopback` and `/to-localhost` redirect to `/final` by IP and by
 /// name, `/loop` redirects to itself, `/final` answers 200 and is counted.

@@ -20,15 +20,10 @@ pub struct Notifier {
 impl Notifier {
     pub fn new(settings: &Settings, store: Store, broker: Broker) -> anyhow::Result<Self> {
         let allow_private = settings.downloader.allow_private_networks;
-        let http = reqwest::Client::builder()
+        let http = guard::guarded_builder(allow_private)
             .timeout(Duration::from_secs(settings.notify.timeout_secs.max(1)))
-            .dns_resolver(guard::GuardedResolver {
-                allow_private,
-                lookup: guard::system_lookup(),
-            })
             // A receiver that redirects is answering, not accepting: no hop past the guard.
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
             .user_agent(concat!("hopster-callback/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let secret = settings
