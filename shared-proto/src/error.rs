@@ -57,6 +57,16 @@ pub enum ErrorCode {
     NoPoster,
     /// ffmpeg failed or timed out on this input.
     TranscodeFailed,
+    /// The source's frames are larger or more frequent than `[sources] max_width`,
+    /// `max_height`, `max_pixels` or `max_fps` allow (read from the probe, before any decode).
+    SourceDimensions,
+    /// The source has more streams than `[sources] max_streams`.
+    SourceStreams,
+    /// ffmpeg or ffprobe went over its memory cap (`[transcoder] max_memory_mib`) or its
+    /// CPU-time cap on this source.
+    ResourceLimit,
+    /// Too many submissions or event streams from this client; retry after `Retry-After`.
+    RateLimited,
     /// The store failed repeatedly (transient errors exhausted their retries).
     StoreUnavailable,
     /// The broker is unreachable; the submission was not accepted.
@@ -67,7 +77,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::MissingSource,
@@ -93,6 +103,10 @@ impl ErrorCode {
         ErrorCode::NoAudio,
         ErrorCode::NoPoster,
         ErrorCode::TranscodeFailed,
+        ErrorCode::SourceDimensions,
+        ErrorCode::SourceStreams,
+        ErrorCode::ResourceLimit,
+        ErrorCode::RateLimited,
         ErrorCode::StoreUnavailable,
         ErrorCode::BrokerUnavailable,
         ErrorCode::Internal,
@@ -125,6 +139,10 @@ impl ErrorCode {
             ErrorCode::NoAudio => "no_audio",
             ErrorCode::NoPoster => "no_poster",
             ErrorCode::TranscodeFailed => "transcode_failed",
+            ErrorCode::SourceDimensions => "source_dimensions",
+            ErrorCode::SourceStreams => "source_streams",
+            ErrorCode::ResourceLimit => "resource_limit",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::BrokerUnavailable => "broker_unavailable",
             ErrorCode::Internal => "internal",
