@@ -195,20 +195,13 @@ fn poster_output(file: &str, at: Timecode, scale: Option<&str>) -> Vec<String> {
     args
 }
 
-/// What every ffmpeg run starts with: no stdin, errors only, and only the protocols and
-/// demuxers `input` allows.
+/// What every ffmpeg run starts with: no stdin, errors only, and only the protocols,
+/// demuxers and frame sizes `input` allows.
 fn preamble(input: &crate::probe::Input) -> Vec<String> {
-    strings(&[
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        input.protocols,
-        "-format_whitelist",
-        input.formats,
-    ])
-    .collect()
+    let mut args: Vec<String> =
+        strings(&["-nostdin", "-hide_banner", "-loglevel", "error"]).collect();
+    args.extend(input.options(true));
+    args
 }
 
 /// A poster taken from a finished clip (used after a stream copy, which decodes nothing).
@@ -268,7 +261,7 @@ mod tests {
     #[test]
     fn a_clip_seeks_in_the_input_and_limits_the_output() {
         let t = TranscoderSettings::default();
-        let input = crate::probe::Input::file(std::path::Path::new("/tmp/in"));
+        let input = crate::probe::Input::file(std::path::Path::new("/tmp/in")).capped(33_177_600);
         let cut = Cut {
             input: &input,
             format: Some("mov,mp4,m4a,3gp,3g2,mj2"),
@@ -286,6 +279,9 @@ mod tests {
         assert_eq!(args[pos("-ss") + 1], "10.000000");
         assert_eq!(args[pos("-t") + 1], "3.000000");
         assert!(pos("-t") > pos("-i"));
+        // The decoder's frame-size cap is an input option.
+        assert!(pos("-max_pixels") < pos("-i"));
+        assert_eq!(args[pos("-max_pixels") + 1], "33177600");
         assert_eq!(args[pos("-movflags") + 1], "+faststart");
         assert_eq!(args[pos("-map_metadata") + 1], "-1");
         assert_eq!(args[pos("-c:v") + 1], "libx264");

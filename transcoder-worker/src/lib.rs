@@ -2,6 +2,7 @@
 //! writes the final status.
 
 pub mod ffmpeg;
+mod limits;
 pub mod mp4info;
 pub mod probe;
 pub mod process;

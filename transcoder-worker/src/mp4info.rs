@@ -86,6 +86,7 @@ fn track(trak: &[u8]) -> Option<Stream> {
         codec_name: Some(codec.into()),
         width,
         height,
+        ..Stream::default()
     })
 }
 

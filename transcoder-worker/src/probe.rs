@@ -18,12 +18,29 @@ pub struct Probe {
     pub format: Format,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Stream {
     pub codec_type: String,
     pub codec_name: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// The average frame rate as ffprobe writes it (`30000/1001`; `0/0` when unknown).
+    pub avg_frame_rate: Option<String>,
+    /// The lowest rate that represents every timestamp exactly (may exceed the real rate).
+    pub r_frame_rate: Option<String>,
+}
+
+impl Stream {
+    /// Frames per second: the average when ffprobe knows it, else the base rate.
+    pub fn fps(&self) -> Option<f64> {
+        fn rate(text: Option<&str>) -> Option<f64> {
+            let (num, den) = text?.split_once('/')?;
+            let (num, den): (f64, f64) = (num.parse().ok()?, den.parse().ok()?);
+            let fps = num / den;
+            (fps.is_finite() && fps > 0.0).then_some(fps)
+        }
+        rate(self.avg_frame_rate.as_deref()).or_else(|| rate(self.r_frame_rate.as_deref()))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +85,8 @@ pub struct Input {
     /// `-format_whitelist`: [`DEMUXER_WHITELIST`] for sources, [`OUTPUT_DEMUXERS`] for what
     /// this worker wrote itself.
     pub formats: &'static str,
+    /// `-max_pixels`: no decoder of this input allocates a larger frame (sources only).
+    pub max_pixels: Option<u64>,
 }
 
 /// The demuxers of this worker's own outputs (mp4, m4a, WebM, MP3, MPEG-TS segments).
@@ -79,7 +98,34 @@ impl Input {
             location: path.to_string_lossy().into_owned(),
             protocols: "file",
             formats: DEMUXER_WHITELIST,
+            max_pixels: None,
         }
+    }
+
+    /// The same input, with no frame of more than `max_pixels` decoded (ffmpeg takes at most
+    /// `i32::MAX`, which is no cap in practice).
+    pub fn capped(self, max_pixels: u64) -> Input {
+        Input {
+            max_pixels: Some(max_pixels.min(i32::MAX as u64)),
+            ..self
+        }
+    }
+
+    /// The options every ffmpeg or ffprobe run of this input starts with: only the protocols
+    /// and demuxers it allows, and, when it decodes (`decodes`), its frame-size cap. The
+    /// describing probe decodes nothing and must not get the cap: ffprobe then reports a
+    /// larger frame as 0×0, hiding it from the limits.
+    pub fn options(&self, decodes: bool) -> Vec<String> {
+        let mut args = vec![
+            "-protocol_whitelist".to_owned(),
+            self.protocols.to_owned(),
+            "-format_whitelist".to_owned(),
+            self.formats.to_owned(),
+        ];
+        if let Some(max) = self.max_pixels.filter(|_| decodes) {
+            args.extend(["-max_pixels".to_owned(), max.to_string()]);
+        }
+        args
     }
 
     /// A file this worker made (a clip, a segment).
@@ -95,6 +141,7 @@ impl Input {
             location: url,
             protocols: "http,tcp",
             formats: DEMUXER_WHITELIST,
+            max_pixels: None,
         }
     }
 }
@@ -103,28 +150,27 @@ impl Input {
 /// starts).
 pub fn keyframe_args(input: &Input, at: shared_proto::Timecode) -> Vec<String> {
     let interval = format!("{}%+0.001", at.ffmpeg_arg());
-    [
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        input.protocols,
-        "-format_whitelist",
-        input.formats,
-        "-select_streams",
-        "v:0",
-        "-skip_frame",
-        "nokey",
-        "-show_entries",
-        "frame=pts_time",
-        "-of",
-        "csv=p=0",
-        "-read_intervals",
-        &interval,
-        &input.location,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let mut args: Vec<String> = vec!["-v".into(), "error".into()];
+    // Keyframes are decoded to be listed.
+    args.extend(input.options(true));
+    args.extend(
+        [
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+            "-show_entries",
+            "frame=pts_time",
+            "-of",
+            "csv=p=0",
+            "-read_intervals",
+            &interval,
+            &input.location,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args
 }
 
 /// The last keyframe time at or before `at` in ffprobe's `keyframe_args` output.
@@ -140,24 +186,28 @@ pub fn keyframe_at_or_before(
         .max()
 }
 
-/// The arguments of a probe: JSON out, only what `input` allows in.
+/// The arguments of a probe: JSON out, only what `input` allows in, and nothing decoded
+/// (`-skip_frame all`): the sizes, rates and stream counts come from the container and the
+/// codecs' headers, so they are checked before any frame is allocated. A decoded 8192×8192
+/// H.264 frame cost ffprobe 208 MiB; without decoding it reads the same description in 54 MiB.
+/// (With `-skip_frame all`, ffprobe reports no `pix_fmt`.)
 pub fn args(input: &Input) -> Vec<String> {
-    [
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        input.protocols,
-        "-format_whitelist",
-        input.formats,
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        &input.location,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let mut args: Vec<String> = vec!["-v".into(), "error".into()];
+    args.extend(input.options(false));
+    args.extend(
+        [
+            "-skip_frame",
+            "all",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            &input.location,
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args
 }
 
 #[cfg(test)]
@@ -186,9 +236,18 @@ mod tests {
 
     #[test]
     fn probing_only_opens_local_files_with_allowed_demuxers() {
-        let a = args(&Input::file(std::path::Path::new("/tmp/x")));
+        let a = args(&Input::file(std::path::Path::new("/tmp/x")).capped(1000));
         let after = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
         assert_eq!(after("-protocol_whitelist"), "file");
+        assert_eq!(after("-skip_frame"), "all");
+        // The describing probe decodes nothing; the keyframe listing decodes keyframes.
+        assert!(!a.contains(&"-max_pixels".to_string()));
+        let input = Input::file(std::path::Path::new("/tmp/x")).capped(1000);
+        let k = keyframe_args(&input, Timecode::from_micros(1));
+        assert_eq!(
+            k[k.iter().position(|x| x == "-max_pixels").unwrap() + 1],
+            "1000"
+        );
         assert!(
             !after("-format_whitelist").contains("hls")
                 && !after("-format_whitelist").contains("concat")
@@ -206,6 +265,23 @@ mod tests {
         assert_eq!(keyframe_at_or_before("", at), None);
         let a = keyframe_args(&Input::proxied("http://127.0.0.1:1/source".into()), at);
         assert!(a.contains(&"5.300000%+0.001".to_string()) && a.contains(&"http,tcp".to_string()));
+    }
+
+    #[test]
+    fn frame_rates_are_read_as_ffprobe_writes_them() {
+        let stream = |avg: &str, r: &str| Stream {
+            avg_frame_rate: Some(avg.into()),
+            r_frame_rate: Some(r.into()),
+            ..Stream::default()
+        };
+        let ntsc = stream("30000/1001", "30000/1001").fps().unwrap();
+        assert!((ntsc - 29.97).abs() < 0.01, "{ntsc}");
+        assert_eq!(stream("0/0", "25/1").fps(), Some(25.0));
+        assert_eq!(stream("0/0", "0/0").fps(), None);
+        assert_eq!(stream("1/0", "x").fps(), None);
+        assert_eq!(Stream::default().fps(), None);
+        let p = Probe::parse(MP4).unwrap();
+        assert_eq!(p.video().unwrap().fps(), Some(25.0));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::ffmpeg::{self, Cut, ProgressParser};
 use crate::probe::{self, Input, Probe};
-use crate::process::{ProcessError, Runner};
+use crate::process::{Caps, Limit, ProcessError, Runner};
 use crate::proxy::RangeProxy;
 use crate::transfer::{fetch, put_file, sha256_file, upload};
 use crate::workdir::WorkDir;
@@ -38,7 +38,10 @@ impl Transcoder {
             broker: None,
             http: hopster_common::source_client(settings)?,
             allow_private: settings.downloader.allow_private_networks,
-            runner: Runner::new(settings.transcoder.max_processes),
+            runner: Runner::new(settings.transcoder.max_processes).with_caps(Caps {
+                memory_mib: settings.transcoder.max_memory_mib,
+                cpu_time_factor: settings.transcoder.cpu_time_factor,
+            }),
             settings: settings.transcoder.clone(),
             worker: settings.worker.clone(),
             limits: settings.sources.clone(),
@@ -66,7 +69,7 @@ impl Transcoder {
                     ErrorCode::NotAVideo,
                     format!("ffprobe cannot read the source: {stderr}"),
                 ),
-                other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
+                other => over_limit(other),
             })?;
         Probe::parse(&out).map_err(|e| {
             StageError::abort(
@@ -217,6 +220,21 @@ impl Transcoder {
     }
 }
 
+/// A run that went over a cap fails the job for good (the same source would go over it on
+/// every try); any other failure to run is retried.
+fn over_limit(error: ProcessError) -> StageError {
+    match error {
+        ProcessError::OverLimit {
+            limit: Limit::Pixels,
+            ..
+        } => StageError::abort(ErrorCode::SourceDimensions, error.to_string()),
+        ProcessError::OverLimit { .. } => {
+            StageError::abort(ErrorCode::ResourceLimit, error.to_string())
+        }
+        other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
+    }
+}
+
 /// What was stored of the result.
 struct Uploaded {
     size: u64,
@@ -362,7 +380,13 @@ impl Transcoder {
             let source = dir.file("source");
             fetch(&self.store, &job.source_key, &source).await?;
             return self
-                .transcode(tracker, job, &Input::file(&source), output, poster)
+                .transcode(
+                    tracker,
+                    job,
+                    &Input::file(&source).capped(self.limits.max_pixels),
+                    output,
+                    poster,
+                )
                 .await;
         };
         // The downloader checked this URL; the proxy fetches it again, so it checks it again.
@@ -380,7 +404,7 @@ impl Transcoder {
             .transcode(
                 tracker,
                 job,
-                &Input::proxied(proxy.url.clone()),
+                &Input::proxied(proxy.url.clone()).capped(self.limits.max_pixels),
                 output,
                 poster,
             )
@@ -477,9 +501,7 @@ impl Transcoder {
                             None,
                         )
                         .await
-                        .map_err(|e| {
-                            StageError::retry(ErrorCode::TranscodeFailed, e.to_string())
-                        })?;
+                        .map_err(over_limit)?;
                     Ok(Some(
                         probe::keyframe_at_or_before(&out, start).unwrap_or(start),
                     ))
@@ -542,7 +564,7 @@ impl Transcoder {
                     ErrorCode::TranscodeFailed,
                     format!("ffmpeg failed: {stderr}"),
                 ),
-                other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
+                other => over_limit(other),
             })?;
             Ok::<(), StageError>(())
         };
@@ -629,6 +651,7 @@ fn check_clip(
             ),
         ));
     }
+    crate::limits::check(probe, limits)?;
     if job.spec.profile.has_video() && probe.video().is_none() {
         return Err(StageError::abort(
             ErrorCode::NotAVideo,

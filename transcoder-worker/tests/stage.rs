@@ -232,38 +232,47 @@ async fn ffmpeg_that_fails_on_the_input_fails_the_job_permanently() {
     }
 }
 
-/// Runs the job with `script` as ffmpeg and the given thread budget on a source longer than
-/// allowed (4 s against 2): the probe's refusal must be the outcome. Returns the fixture.
-async fn refused(name: &str, script: impl Fn(&std::path::Path) -> String, threads: u32) -> Fixture {
+/// Runs the job with `script` as ffmpeg and the given thread budget on a source that `limit`
+/// makes unacceptable: the probe's refusal, with `code`, must be the outcome.
+async fn refused_by(
+    name: &str,
+    script: impl Fn(&std::path::Path) -> String,
+    threads: u32,
+    limit: impl Fn(&mut Settings),
+    code: ErrorCode,
+) -> Fixture {
     let mut f = fixture(name).await;
     f.settings.transcoder.ffmpeg = fake_ffmpeg(&f.dir, &script(&f.dir));
     f.settings.transcoder.threads = threads;
-    f.settings.sources.max_duration_secs = 2;
+    limit(&mut f.settings);
     let err = Transcoder::new(&f.settings, f.store.clone())
         .unwrap()
         .handle(f.job.clone())
         .await
         .unwrap_err();
     match err {
-        StageError::Abort { code, .. } => assert_eq!(code, ErrorCode::SourceTooLong),
+        StageError::Abort { code: got, .. } => assert_eq!(got, code),
         other => panic!("expected the probe's refusal, got {other:?}"),
     }
     f
 }
 
-#[tokio::test]
-async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
-    // The clip has a stop, so ffmpeg starts before the probe answers; the probe's verdict
-    // must win and stop ffmpeg.
-    let script = |dir: &std::path::Path| {
-        format!(
-            "echo $$ > {}\nexec sleep 60",
-            dir.join("ffmpeg.pid").display()
-        )
-    };
-    let f = refused("refused", script, 0).await;
+/// [`refused_by`] a source longer than allowed (4 s against 2).
+async fn refused(name: &str, script: impl Fn(&std::path::Path) -> String, threads: u32) -> Fixture {
+    let too_long = |s: &mut Settings| s.sources.max_duration_secs = 2;
+    refused_by(name, script, threads, too_long, ErrorCode::SourceTooLong).await
+}
+
+/// The fake ffmpeg that writes its pid and waits, and the wait until that process is gone.
+fn pid_writer(dir: &std::path::Path) -> String {
+    format!(
+        "echo $$ > {}\nexec sleep 60",
+        dir.join("ffmpeg.pid").display()
+    )
+}
+
+async fn ffmpeg_started_and_is_gone(f: &Fixture) {
     let pid_file = f.dir.join("ffmpeg.pid");
-    // The fake ffmpeg did start (the speculative run) and is gone now.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let pid = loop {
         if let Ok(pid) = std::fs::read_to_string(&pid_file) {
@@ -281,6 +290,51 @@ async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
     }
     let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
     assert!(status.result.is_none());
+}
+
+#[tokio::test]
+async fn a_source_the_probe_refuses_kills_the_ffmpeg_that_started_beside_it() {
+    // The clip has a stop, so ffmpeg starts before the probe answers; the probe's verdict
+    // must win and stop ffmpeg.
+    let f = refused("refused", pid_writer, 0).await;
+    // The fake ffmpeg did start (the speculative run) and is gone now.
+    ffmpeg_started_and_is_gone(&f).await;
+}
+
+#[tokio::test]
+async fn frames_larger_than_allowed_are_refused_from_the_probe_and_stop_the_ffmpeg_beside_it() {
+    // The 160×120 source against a 100-pixel width, then against 10,000 pixels a frame.
+    let narrow = |s: &mut Settings| s.sources.max_width = 100;
+    let f = refused_by("narrow", pid_writer, 0, narrow, ErrorCode::SourceDimensions).await;
+    ffmpeg_started_and_is_gone(&f).await;
+    let small = |s: &mut Settings| s.sources.max_pixels = 10_000;
+    refused_by("small", pid_writer, 1, small, ErrorCode::SourceDimensions).await;
+    let slow = |s: &mut Settings| s.sources.max_fps = 24;
+    refused_by("slow", pid_writer, 1, slow, ErrorCode::SourceDimensions).await;
+    let few = |s: &mut Settings| s.sources.max_streams = 0;
+    refused_by("few", pid_writer, 1, few, ErrorCode::SourceStreams).await;
+}
+
+#[tokio::test]
+async fn an_ffmpeg_over_its_cpu_time_cap_fails_the_job_with_resource_limit() {
+    // A deadline of 4 s, capped at a quarter of it: the spinning ffmpeg is stopped by the
+    // kernel after one CPU-second, and the job fails for good (the same work would again).
+    let mut f = fixture("cpu").await;
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(&f.dir, "while :; do :; done");
+    f.settings.transcoder.timeout_base_secs = 4;
+    f.settings.transcoder.timeout_per_clip_sec = 0.0;
+    f.settings.transcoder.cpu_time_factor = 0.25;
+    match Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
+        .handle(f.job.clone())
+        .await
+    {
+        Err(StageError::Abort { code, message }) => {
+            assert_eq!(code, ErrorCode::ResourceLimit);
+            assert!(message.contains("CPU-time cap of 1 s"), "{message}");
+        }
+        other => panic!("expected resource_limit, got {other:?}"),
+    }
 }
 
 #[tokio::test]
