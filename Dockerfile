@@ -51,7 +51,9 @@ HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0
 CMD ["downloader-worker"]
 
 FROM runtime AS transcoder-worker
-RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
+# util-linux's prlimit starts ffmpeg and ffprobe under their memory and CPU-time caps.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg util-linux \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/transcoder-worker /usr/local/bin/transcoder-worker
 USER hopster
 EXPOSE 9090

@@ -27,6 +27,16 @@ need_ffmpeg() {
         log "installing ffmpeg (Debian package)"
         apt_install ffmpeg
     fi
+    # The transcoder starts ffmpeg and ffprobe under their memory and CPU caps with prlimit.
+    command -v prlimit >/dev/null || apt_install util-linux
+}
+
+# cargo-fuzz (crates.io) for scripts/fuzz; it runs on the stable toolchain (see there).
+need_cargo_fuzz() {
+    if ! command -v cargo-fuzz >/dev/null; then
+        log "installing cargo-fuzz (cargo install, about a minute)"
+        cargo install --locked cargo-fuzz
+    fi
 }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
