@@ -397,6 +397,15 @@ async fn hostile_sources_fail_their_jobs_with_codes_and_the_workers_keep_serving
     std::fs::write(media.join("truncated.mp4"), &sixty[..200_000]).expect("write");
     std::fs::write(media.join("empty.mp4"), b"").expect("write");
     e2e::media::generate(&media.join("small.mp4"), 4);
+    // A frame bomb: 8192×8192 H.264 in about 200 KB (refused from the probe, before a decode).
+    let huge = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .args(["color=gray:s=8192x8192:r=2:d=2", "-c:v", "libx264", "-preset"])
+        .args(["ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(media.join("huge.mp4"))
+        .status()
+        .expect("ffmpeg");
+    assert!(huge.success());
     std::fs::write(
         media.join("evil.m3u8"),
         "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n",
@@ -408,6 +417,7 @@ async fn hostile_sources_fail_their_jobs_with_codes_and_the_workers_keep_serving
         (format!("{base}/truncated.mp4"), "not_a_video", false),
         (format!("{base}/empty.mp4"), "not_a_video", false),
         (format!("{base}/evil.m3u8"), "not_a_video", false),
+        (format!("{base}/huge.mp4"), "source_dimensions", false),
         (format!("{base}/sixty.mp4"), "source_too_large", false),
         (
             format!("{base}/special/chunked/sixty.mp4"),
