@@ -31,6 +31,16 @@ impl Drop for WorkDir {
     }
 }
 
+/// A work path as ffmpeg's arguments take it.
+pub fn path_str(path: &std::path::Path) -> Result<&str, hopster_common::worker::StageError> {
+    path.to_str().ok_or_else(|| {
+        hopster_common::worker::StageError::abort(
+            shared_proto::ErrorCode::Internal,
+            format!("work path {} is not UTF-8", path.display()),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,197 @@
+//! The clip in source time: what the probe allows, where it starts and ends, where its poster is.
+
+use crate::probe::Probe;
+use hopster_common::settings::SourceSettings;
+use hopster_common::worker::StageError;
+use shared_proto::{ErrorCode, Timecode, TranscodeJob};
+
+/// Where the poster is taken: `poster_at`, or one second in (the first frame of a clip
+/// shorter than two seconds). An explicit time past the clip is refused.
+pub(super) fn poster_time(
+    spec: &shared_proto::JobSpec,
+    length: Timecode,
+) -> Result<Timecode, StageError> {
+    match spec.poster_at {
+        Some(at) if at >= length => Err(StageError::abort(
+            ErrorCode::ClipOutOfRange,
+            format!("`poster_at` {at} is at or past the end of the clip ({length})"),
+        )),
+        Some(at) => Ok(at),
+        None if length.as_micros() >= 2_000_000 => Ok(Timecode::from_micros(1_000_000)),
+        None => Ok(Timecode::ZERO),
+    }
+}
+
+/// The clip in source time.
+pub(super) struct Clip {
+    pub(super) start: Timecode,
+    pub(super) length: Timecode,
+}
+
+/// Checks the source and the clip against what the probe found.
+pub(super) fn check_clip(
+    probe: &Probe,
+    job: &TranscodeJob,
+    limits: &SourceSettings,
+) -> Result<Clip, StageError> {
+    if !probe.container_allowed() {
+        return Err(StageError::abort(
+            ErrorCode::NotAVideo,
+            format!(
+                "the source's container `{}` is not accepted",
+                probe.format.format_name
+            ),
+        ));
+    }
+    crate::limits::check(probe, limits)?;
+    if job.spec.profile.has_video() && probe.video().is_none() {
+        return Err(StageError::abort(
+            ErrorCode::NotAVideo,
+            "the source has no video stream",
+        ));
+    }
+    if !job.spec.profile.has_video() && probe.audio().is_none() {
+        return Err(StageError::abort(
+            ErrorCode::NoAudio,
+            format!(
+                "the `{}` profile keeps only the audio, and the source has no audio stream",
+                job.spec.profile.as_str()
+            ),
+        ));
+    }
+    let duration = probe
+        .duration()
+        .ok_or_else(|| StageError::abort(ErrorCode::NotAVideo, "the source has no duration"))?;
+    if duration.as_secs_f64() > limits.max_duration_secs as f64 {
+        return Err(StageError::abort(
+            ErrorCode::SourceTooLong,
+            format!(
+                "the source is {duration} long; at most {} s are accepted",
+                limits.max_duration_secs
+            ),
+        ));
+    }
+    let start = job.spec.start.unwrap_or(Timecode::ZERO);
+    if start >= duration {
+        return Err(StageError::abort(
+            ErrorCode::ClipOutOfRange,
+            format!("start {start} is at or past the end of the source ({duration})"),
+        ));
+    }
+    let stop = job.spec.stop.unwrap_or(duration);
+    if stop > duration {
+        return Err(StageError::abort(
+            ErrorCode::ClipOutOfRange,
+            format!("stop {stop} is past the end of the source ({duration})"),
+        ));
+    }
+    let length = stop
+        .checked_sub(start)
+        .filter(|l| l.as_micros() > 0)
+        .ok_or_else(|| {
+            StageError::abort(
+                ErrorCode::ClipOutOfRange,
+                format!("the clip {start}–{stop} is empty"),
+            )
+        })?;
+    if length.as_secs_f64() > limits.max_clip_secs as f64 {
+        return Err(StageError::abort(
+            ErrorCode::ClipTooLong,
+            format!(
+                "the clip would be {length} long; at most {} s are allowed",
+                limits.max_clip_secs
+            ),
+        ));
+    }
+    Ok(Clip { start, length })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_proto::{JobSpec, MESSAGE_VERSION};
+
+    fn job(start: &str, stop: Option<&str>) -> TranscodeJob {
+        let tc = |s: &str| Timecode::parse(s).unwrap();
+        let spec = JobSpec::new("http://h/v", None, Some(tc(start)), stop.map(tc)).unwrap();
+        TranscodeJob {
+            version: MESSAGE_VERSION,
+            job_id: spec.job_id(),
+            spec,
+            source_key: "k".into(),
+            source_url: None,
+            attempt: 1,
+        }
+    }
+
+    fn check_clip_default(job: &TranscodeJob) -> Result<Clip, StageError> {
+        check_clip(&probe(), job, &SourceSettings::default())
+    }
+
+    #[test]
+    fn sources_and_clips_over_the_limits_are_refused() {
+        let tight = SourceSettings {
+            max_duration_secs: 3,
+            ..SourceSettings::default()
+        };
+        let err = check_clip(&probe(), &job("00:00:01", Some("00:00:02")), &tight)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                StageError::Abort {
+                    code: ErrorCode::SourceTooLong,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let tight = SourceSettings {
+            max_clip_secs: 1,
+            ..SourceSettings::default()
+        };
+        let err = check_clip(&probe(), &job("00:00:01", None), &tight)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                StageError::Abort {
+                    code: ErrorCode::ClipTooLong,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    fn probe() -> Probe {
+        Probe::parse(include_str!("../../tests/fixtures/probe-mp4.json")).unwrap()
+    }
+
+    #[test]
+    fn a_clip_inside_the_source_is_accepted_with_its_exact_length() {
+        let clip = check_clip_default(&job("00:00:01", Some("00:00:03.5"))).unwrap();
+        assert_eq!(clip.length, Timecode::parse("00:00:02.5").unwrap());
+        let open = check_clip_default(&job("00:00:01", None)).unwrap();
+        assert_eq!(open.length, Timecode::parse("00:00:03").unwrap());
+    }
+
+    #[test]
+    fn a_clip_past_the_end_is_refused_with_clip_out_of_range() {
+        for (start, stop) in [
+            ("00:00:04", None),
+            ("00:00:10", Some("00:00:12")),
+            ("00:00:02", Some("00:00:05")),
+        ] {
+            match check_clip_default(&job(start, stop)) {
+                Err(StageError::Abort { code, message }) => {
+                    assert_eq!(code, ErrorCode::ClipOutOfRange);
+                    assert!(message.contains("00:00:04"), "{message}");
+                }
+                other => panic!("{start}: {:?}", other.map(|c| c.length)),
+            }
+        }
+    }
+}
