@@ -7,6 +7,7 @@ mod index;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod tracker;
@@ -97,14 +98,17 @@ pub async fn connect(settings: &Settings, name: &str) -> anyhow::Result<(Broker,
     // At start the broker may still be coming up (compose, a restart): keep trying for a while.
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_secs(settings.amqp.connect_retry_secs);
-    let mut delay = std::time::Duration::from_millis(250);
+    let mut backoff = retry::Backoff::new(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(5),
+    );
     let broker = loop {
         match Broker::connect(&settings.amqp, name).await {
             Ok(broker) => break broker,
             Err(e) if std::time::Instant::now() < deadline => {
+                let delay = backoff.next_delay();
                 log::warn!("{name}: broker not reachable yet ({e}); retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
             Err(e) => {
                 return Err(

@@ -5,6 +5,7 @@
 //! job, schedules a retry with backoff through the stage's delay queue, or parks the message in
 //! the dead-letter queue, and only then acks.
 
+use crate::retry::{Backoff, RetryPolicy};
 use crate::settings::WorkerSettings;
 use crate::store::{Store, StoreError};
 pub use crate::tracker::JobTracker;
@@ -73,6 +74,8 @@ pub trait Stage: Send + Sync + 'static {
     type Message: JobMessage;
     /// The stage's routing key (`topology::DOWNLOAD`, `topology::TRANSCODE`).
     const KEY: &'static str;
+    /// How the worker loop retries this stage's transient failures.
+    fn retry_policy(&self) -> RetryPolicy;
     /// Does the work of one message. Must be idempotent: the same message may come twice.
     fn handle(&self, message: Self::Message)
         -> impl Future<Output = Result<(), StageError>> + Send;
@@ -173,6 +176,7 @@ impl<S: Stage> Worker<S> {
             return Ok(Outcome::DeadLettered(reason));
         }
         let attempt = message.attempt().max(1);
+        let first_queued = message.first_queued_ms();
         match self.stage.handle(message).await {
             Ok(()) => Ok(Outcome::Done),
             Err(StageError::Cancelled) => {
@@ -184,37 +188,52 @@ impl<S: Stage> Worker<S> {
                 self.fail(&id, code, message).await?;
                 Ok(Outcome::Failed(code))
             }
-            Err(StageError::Retry { message: why, .. }) if attempt < self.settings.max_attempts => {
-                let delay_ms = backoff_ms(&self.settings, attempt);
-                log::warn!(
-                    "job {id}: {} try {attempt} failed ({why}); retrying in {delay_ms} ms",
-                    S::KEY
-                );
-                let mut next: S::Message = serde_json::from_slice(body)
-                    .map_err(|e| StageError::abort(ErrorCode::Internal, e.to_string()))?;
-                next.set_attempt(attempt + 1);
-                // The next try records its attempt on the status itself; the message carries
-                // it, so scheduling the retry must not depend on the store that may be failing.
-                let body = serde_json::to_vec(&next).unwrap_or_default();
-                let retry_key = shared_proto::Topology::retry_key(S::KEY);
-                self.broker
-                    .publish_raw(&retry_key, &body, FieldTable::default(), Some(delay_ms))
-                    .await?;
-                Ok(Outcome::Retrying {
-                    attempt: attempt + 1,
-                    delay_ms,
-                })
-            }
             Err(StageError::Retry { code, message }) => {
-                let reason = format!("gave up after {attempt} tries: {message}");
-                log::warn!("job {id}: {} {reason}", S::KEY);
-                // Park the message first: the decision is made, and recording it in the
-                // status may have to wait for the very store that failed.
-                self.dead_letter(body, &reason).await?;
-                self.fail(&id, code, reason).await?;
-                Ok(Outcome::Failed(code))
+                let age_ms = first_queued.map(|at| crate::now_ms().saturating_sub(at));
+                match self.stage.retry_policy().next_delay_ms(attempt, age_ms) {
+                    Some(delay_ms) => self.retry(body, &id, attempt, delay_ms, &message).await,
+                    None => {
+                        let reason = format!("gave up after {attempt} tries: {message}");
+                        log::warn!("job {id}: {} {reason}", S::KEY);
+                        // Park the message first: the decision is made, and recording it in
+                        // the status may have to wait for the very store that failed.
+                        self.dead_letter(body, &reason).await?;
+                        self.fail(&id, code, reason).await?;
+                        Ok(Outcome::Failed(code))
+                    }
+                }
             }
         }
+    }
+
+    /// Schedules try `attempt + 1` of the message after `delay_ms`, through the stage's delay
+    /// queue.
+    async fn retry(
+        &self,
+        body: &[u8],
+        id: &shared_proto::JobId,
+        attempt: u32,
+        delay_ms: u64,
+        why: &str,
+    ) -> Result<Outcome, StageError> {
+        log::warn!(
+            "job {id}: {} try {attempt} failed ({why}); retrying in {delay_ms} ms",
+            S::KEY
+        );
+        let mut next: S::Message = serde_json::from_slice(body)
+            .map_err(|e| StageError::abort(ErrorCode::Internal, e.to_string()))?;
+        next.set_attempt(attempt + 1);
+        // The next try records its attempt on the status itself; the message carries
+        // it, so scheduling the retry must not depend on the store that may be failing.
+        let body = serde_json::to_vec(&next).unwrap_or_default();
+        let retry_key = shared_proto::Topology::retry_key(S::KEY);
+        self.broker
+            .publish_raw(&retry_key, &body, FieldTable::default(), Some(delay_ms))
+            .await?;
+        Ok(Outcome::Retrying {
+            attempt: attempt + 1,
+            delay_ms,
+        })
     }
 
     async fn dead_letter(&self, body: &[u8], reason: &str) -> Result<(), StageError> {
@@ -231,8 +250,7 @@ impl<S: Stage> Worker<S> {
         code: ErrorCode,
         message: String,
     ) -> Result<(), StageError> {
-        let max = Duration::from_millis(self.settings.retry_max_ms);
-        let mut delay = Duration::from_millis(self.settings.retry_base_ms).min(max);
+        let mut backoff = RetryPolicy::of_jobs(&self.settings).backoff();
         loop {
             let mut changed = false;
             let written = self
@@ -250,12 +268,12 @@ impl<S: Stage> Worker<S> {
                     return Ok(());
                 }
                 Err(e) if e.is_transient() && !self.shutdown.is_cancelled() => {
+                    let delay = backoff.next_delay();
                     log::warn!("job {id}: recording its failure: {e}; retrying in {delay:?}");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = self.shutdown.cancelled() => {}
                     }
-                    delay = (delay * 2).min(max);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -323,17 +341,16 @@ impl<S: Stage> Worker<S> {
     /// Consumes again after the broker cancelled the consumer, backing off until it works or
     /// shutdown begins.
     async fn resubscribe(&self, prefetch: u16) -> Option<lapin::Consumer> {
-        let mut delay = Duration::from_millis(250);
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
         loop {
             tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep(backoff.next_delay()) => {}
                 () = self.shutdown.cancelled() => return None,
             }
             match self.broker.consume(S::KEY, prefetch).await {
                 Ok(consumer) => return Some(consumer),
                 Err(e) => log::warn!("{}: consuming again failed: {e}", S::KEY),
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -392,32 +409,5 @@ struct AbortOnDrop(tokio::task::AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Exponential backoff: base × 2^(attempt−1), capped.
-pub fn backoff_ms(settings: &WorkerSettings, attempt: u32) -> u64 {
-    let factor = 1u64 << attempt.saturating_sub(1).min(20);
-    settings
-        .retry_base_ms
-        .saturating_mul(factor)
-        .min(settings.retry_max_ms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let s = WorkerSettings {
-            retry_base_ms: 100,
-            retry_max_ms: 1000,
-            ..WorkerSettings::default()
-        };
-        let delays: Vec<u64> = (1..=6).map(|a| backoff_ms(&s, a)).collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(backoff_ms(&s, 0), 100);
-        assert_eq!(backoff_ms(&s, u32::MAX), 1000);
     }
 }

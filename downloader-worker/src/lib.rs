@@ -43,6 +43,10 @@ impl Stage for Downloader {
     type Message = DownloadJob;
     const KEY: &'static str = topology::DOWNLOAD;
 
+    fn retry_policy(&self) -> hopster_common::retry::RetryPolicy {
+        hopster_common::retry::RetryPolicy::of_jobs(&self.worker)
+    }
+
     async fn handle(&self, job: DownloadJob) -> Result<(), StageError> {
         let id = job.job_id.clone();
         // Past downloading means an earlier delivery of this message already handed the job
@@ -118,7 +122,7 @@ impl Stage for Downloader {
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (broker, store) = hopster_common::connect(&settings, "downloader-worker").await?;
     let stage = Downloader::new(&settings, store.clone(), broker.clone())?;
-    let notifier = Notifier::new(&settings, store.clone(), broker.clone())?;
+    let notifier = Notifier::new(&settings, store.clone())?;
     hopster_common::ops::serve(
         &settings.worker.http_bind,
         broker.clone(),

@@ -1,24 +1,26 @@
-//! The notify stage: POSTs a finished job's signed status to its `callback_url`, recording
-//! every attempt on the job, and retries with backoff for up to a day.
+//! The notify stage: POSTs a finished job's signed status to its `callback_url` and records
+//! every attempt on the job. A failed delivery is a transient failure like any other stage's:
+//! the worker loop retries it with backoff by the stage's policy (`[notify]`), for up to a day
+//! after the first attempt, and then parks the message in the dead-letter queue.
 
 use hopster_common::notify::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use hopster_common::settings::{NotifySettings, Settings};
+use hopster_common::retry::RetryPolicy;
+use hopster_common::settings::Settings;
 use hopster_common::worker::{Stage, StageError};
-use hopster_common::{guard, Broker, Store};
-use shared_proto::{topology, NotifyAttempt, NotifyJob, Topology};
+use hopster_common::{guard, Store};
+use shared_proto::{topology, ErrorCode, NotifyAttempt, NotifyJob};
 use std::time::Duration;
 
 pub struct Notifier {
     store: Store,
-    broker: Broker,
     http: reqwest::Client,
     secret: Option<String>,
-    settings: NotifySettings,
+    policy: RetryPolicy,
     allow_private: bool,
 }
 
 impl Notifier {
-    pub fn new(settings: &Settings, store: Store, broker: Broker) -> anyhow::Result<Self> {
+    pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
         let allow_private = settings.downloader.allow_private_networks;
         let http = guard::guarded_builder(allow_private)
             .timeout(Duration::from_secs(settings.notify.timeout_secs.max(1)))
@@ -39,10 +41,9 @@ impl Notifier {
         }
         Ok(Notifier {
             store,
-            broker,
             http,
             secret,
-            settings: settings.notify.clone(),
+            policy: RetryPolicy::of_callbacks(&settings.notify),
             allow_private,
         })
     }
@@ -79,17 +80,15 @@ impl Notifier {
             })?;
         Ok(response.status().as_u16())
     }
-
-    fn backoff(&self, attempt: u32) -> u64 {
-        let base = self.settings.retry_base_ms.max(1);
-        base.saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
-            .min(self.settings.retry_max_ms.max(base))
-    }
 }
 
 impl Stage for Notifier {
     type Message = NotifyJob;
     const KEY: &'static str = topology::NOTIFY;
+
+    fn retry_policy(&self) -> RetryPolicy {
+        self.policy
+    }
 
     async fn handle(&self, job: NotifyJob) -> Result<(), StageError> {
         let id = job.job_id.clone();
@@ -112,11 +111,13 @@ impl Stage for Notifier {
         let body = serde_json::to_vec(&status).unwrap_or_default();
         let outcome = self.deliver(&url, body).await;
         let delivered = matches!(outcome, Ok(code) if (200..300).contains(&code));
-        let elapsed_ms = hopster_common::now_ms().saturating_sub(job.first_queued_ms);
-        let delay_ms = self.backoff(job.attempt);
-        let give_up = !delivered
-            && (self.secret.is_none()
-                || elapsed_ms + delay_ms > self.settings.give_up_after_secs * 1000);
+        let age_ms = hopster_common::now_ms().saturating_sub(job.first_queued_ms);
+        // Whether the worker loop will give up after this attempt: the same policy decides.
+        let last = self
+            .policy
+            .next_delay_ms(job.attempt, Some(age_ms))
+            .is_none();
+        let give_up = !delivered && (self.secret.is_none() || last);
         let attempt = NotifyAttempt {
             attempt: job.attempt,
             at_ms: hopster_common::now_ms(),
@@ -136,25 +137,15 @@ impl Stage for Notifier {
             job.attempt,
             attempt.error.as_deref().unwrap_or("delivered")
         );
+        let error = attempt.error.clone().unwrap_or_default();
         self.store
             .update_status(&id, |s| s.notifications.push(attempt))
             .await?;
-        if delivered || give_up {
-            return Ok(());
+        match outcome {
+            _ if delivered => Ok(()),
+            // Nothing can be signed: no later try would do better.
+            _ if self.secret.is_none() => Err(StageError::abort(ErrorCode::Internal, error)),
+            _ => Err(StageError::retry(ErrorCode::SourceUnreachable, error)),
         }
-        let next = NotifyJob {
-            attempt: job.attempt + 1,
-            ..job
-        };
-        let body = serde_json::to_vec(&next).unwrap_or_default();
-        self.broker
-            .publish_raw(
-                &Topology::retry_key(topology::NOTIFY),
-                &body,
-                Default::default(),
-                Some(delay_ms),
-            )
-            .await?;
-        Ok(())
     }
 }

@@ -206,3 +206,44 @@ async fn callbacks_are_signed_retried_after_a_500_and_recorded() {
     assert_eq!(body["error"]["code"], "source_not_found");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_past_its_give_up_age_is_recorded_as_given_up_and_parked_once() {
+    // With no time to retry in, the first failed delivery is the last: the worker loop's policy
+    // (the notifier's own, declared once) gives up, the attempt says so, and the message is
+    // parked in the dead-letter queue instead of looping.
+    let hook = HookServer::start(vec![500, 500, 500]).await;
+    let stack = Stack::spawn_with(
+        Options {
+            backend: Backend::Fs,
+            workers: true,
+        },
+        |s| s.notify.give_up_after_secs = 0,
+    )
+    .await;
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (code, job) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": url, "start": "00:00:01", "stop": "00:00:02", "callback_url": hook.url}),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let (done, _) = stack.wait_for_job(&id, JOB_DEADLINE).await;
+    assert_eq!(done["state"], "completed");
+    stack
+        .wait_until(JOB_DEADLINE, "the parked callback", || async {
+            stack.queue_len(shared_proto::topology::DEAD).await == 1
+        })
+        .await;
+    let (_, status) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+    let attempts = status["notifications"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0]["http_status"], 500);
+    assert_eq!(attempts[0]["gave_up"], true);
+    assert_eq!(hook.received().len(), 1);
+    // The job stays completed: a callback's failure is not the job's.
+    assert_eq!(status["state"], "completed");
+    stack.stop().await;
+}

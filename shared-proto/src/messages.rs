@@ -50,11 +50,20 @@ pub trait JobMessage: Serialize + for<'de> Deserialize<'de> + Send + Sync + 'sta
     fn job_id(&self) -> &JobId;
     fn attempt(&self) -> u32;
     fn set_attempt(&mut self, attempt: u32);
+    /// When the message's first try was queued (ms since the Unix epoch), for a stage whose
+    /// retries end at an age rather than a count.
+    fn first_queued_ms(&self) -> Option<u64> {
+        None
+    }
 }
 
 macro_rules! job_message {
     ($ty:ty) => {
+        job_message!($ty {});
+    };
+    ($ty:ty { $($extra:item)* }) => {
         impl JobMessage for $ty {
+            $($extra)*
             fn version(&self) -> u32 {
                 self.version
             }
@@ -72,7 +81,11 @@ macro_rules! job_message {
 }
 job_message!(DownloadJob);
 job_message!(TranscodeJob);
-job_message!(NotifyJob);
+job_message!(NotifyJob {
+    fn first_queued_ms(&self) -> Option<u64> {
+        Some(self.first_queued_ms)
+    }
+});
 
 #[cfg(test)]
 mod tests {

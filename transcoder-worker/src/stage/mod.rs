@@ -96,6 +96,10 @@ impl Stage for Transcoder {
     type Message = TranscodeJob;
     const KEY: &'static str = topology::TRANSCODE;
 
+    fn retry_policy(&self) -> hopster_common::retry::RetryPolicy {
+        hopster_common::retry::RetryPolicy::of_jobs(&self.worker)
+    }
+
     async fn handle(&self, job: TranscodeJob) -> Result<(), StageError> {
         let id = job.job_id.clone();
         let outcome = self.transcode_job(job).await;
