@@ -18,7 +18,6 @@
   // Live updates: each active job is followed through `GET /v1/jobs/{id}/events` (Server-Sent
   // Events, one job document per event, the event named after the state), with an EventSource
   // (which cannot send headers, hence `?key=`). The poller carries on as the fallback.
-  const LIVE_EVENTS = true;
   const EVENT_NAMES = ['queued', 'downloading', 'transcoding', 'uploading', 'completed', 'failed', 'cancelled'];
 
   const STATE_WORDS = {
@@ -49,11 +48,14 @@
     unknown_job: 'There is no such job.',
     not_ready: 'The clip is not ready yet.',
     job_failed: 'The job failed.',
+    job_finished: 'The job has already ended, so it cannot be cancelled.',
     source_not_found: 'The source video was not found.',
     source_unreachable: 'The source could not be reached.',
     source_too_large: 'The source file is too large.',
     not_a_video: 'The source is not a video.',
     clip_out_of_range: 'The clip is outside the video: start or stop is past its end.',
+    no_audio: 'The source has no sound, so an audio-only clip cannot be made.',
+    no_poster: 'This job has no poster (audio-only profiles have none).',
     transcode_failed: 'The video could not be cut or encoded.',
     source_dimensions: 'The source video\'s frames are too large (or too many per second).',
     source_streams: 'The source file has too many streams.',
@@ -621,7 +623,7 @@
   const streams = new Map();
 
   function watchEvents(job) {
-    if (!LIVE_EVENTS || typeof EventSource !== 'function') return;
+    if (typeof EventSource !== 'function') return;
     if (TERMINAL.has(job.state) || streams.has(job.id)) return;
     const source = new EventSource(withKey(`/v1/jobs/${encodeURIComponent(job.id)}/events`));
     streams.set(job.id, source);

@@ -137,17 +137,6 @@ impl Store {
         })
     }
 
-    /// Wraps an existing object store (tests, benchmarks).
-    pub fn new(inner: Arc<dyn ObjectStore>) -> Store {
-        Store {
-            inner,
-            signer: None,
-            presign_expiry: Duration::from_secs(3600),
-            events: None,
-            index: Arc::new(IndexQueue::new(INDEX_PER_OBJECT)),
-        }
-    }
-
     /// The same store, announcing every status write to `sink`.
     pub fn with_events(mut self, sink: Arc<dyn StatusSink>) -> Store {
         self.events = Some(sink);

@@ -101,4 +101,15 @@ mod tests {
             }
         }
     }
+
+    /// Until the page reads its words from the gateway, every error code needs one here.
+    #[test]
+    fn the_page_has_words_for_every_error_code() {
+        for code in shared_proto::ErrorCode::ALL {
+            assert!(
+                APP_JS.contains(&format!("\n    {}: '", code.as_str())),
+                "ERROR_WORDS in app.js has no words for `{code}`"
+            );
+        }
+    }
 }
