@@ -7,7 +7,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use hopster_common::settings::Secret;
 use sha2::{Digest, Sha256};
 use shared_proto::ErrorCode;
@@ -97,7 +97,10 @@ pub async fn require_key(
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let presented = presented_key(&req);
-    if presented.as_deref().is_some_and(|k| keys.accepts(k)) {
+    if let Some(key) = presented.as_deref().filter(|k| keys.accepts(k)) {
+        // The key is who the request is charged to by the limits (crate::limits).
+        req.extensions_mut()
+            .insert(crate::limits::Client::Key(digest(key)));
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let message = match presented {

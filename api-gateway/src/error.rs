@@ -12,6 +12,8 @@ use shared_proto::{ErrorCode, SpecError};
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds): when a refused client may try again.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -19,6 +21,20 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// `429 rate_limited`, with `Retry-After`.
+    pub fn rate_limited(refused: crate::limits::Refused, message: impl Into<String>) -> Self {
+        hopster_common::metrics::count(
+            "hopster_rate_limited_total",
+            &[("limit", refused.limit)],
+            1.0,
+        );
+        ApiError {
+            retry_after_secs: Some(refused.retry_after_secs()),
+            ..ApiError::new(ErrorCode::RateLimited, message)
         }
     }
 
@@ -65,6 +81,7 @@ impl ResponseError for ApiError {
                 StatusCode::CONFLICT
             }
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::StoreUnavailable | ErrorCode::BrokerUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -74,7 +91,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(serde_json::json!({
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(serde_json::json!({
             "error": { "code": self.code, "message": self.message }
         }))
     }

@@ -2,11 +2,12 @@
 //! make) and streams a job's changes as Server-Sent Events until the job ends.
 
 use crate::error::ApiError;
+use crate::limits::{Client, StreamSlot};
 use crate::routes::JobView;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use hopster_common::Broker;
 use shared_proto::{JobId, JobStatus};
@@ -65,6 +66,9 @@ struct Follow {
     id: JobId,
     last: Option<JobStatus>,
     done: bool,
+    /// This stream's place under `[limits]`: freed when the stream is dropped, i.e. when the
+    /// job ends or the client goes away.
+    _slot: StreamSlot,
 }
 
 impl Follow {
@@ -74,7 +78,9 @@ impl Follow {
             return None;
         }
         loop {
-            let candidate = match tokio::time::timeout(QUIET, self.rx.recv()).await {
+            let received = tokio::time::timeout(QUIET, self.rx.recv()).await;
+            let quiet = received.is_err();
+            let candidate = match received {
                 Ok(Ok(status)) if status.id == self.id => Some(status),
                 Ok(Ok(_)) => continue,
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {
@@ -100,9 +106,12 @@ impl Follow {
                     self.last = Some(status);
                     return Some(bytes);
                 }
-                Some(_) => continue,
-                // Nothing new for a while: a comment keeps proxies from closing the stream.
+                // Nothing new for a while: a comment keeps proxies from closing the stream,
+                // and writing is how a client that went away is noticed (and its stream, with
+                // its slot under `[limits]`, dropped).
                 None => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                Some(_) if quiet => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                Some(_) => continue,
             }
         }
     }
@@ -118,12 +127,25 @@ impl Follow {
         (status = 200, description = "`text/event-stream` of the job's status changes", content_type = "text/event-stream"),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited`: this client holds `limits.max_event_streams_per_client` streams, or the gateway `limits.max_event_streams`", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds after which to try again"))),
         (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn stream(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let slot = state
+        .limits
+        .event_stream(&Client::of(&req))
+        .map_err(|refused| {
+            ApiError::rate_limited(
+                refused,
+                "too many live event streams open (this client's or the gateway's limit); \
+                 close one, or poll GET /v1/jobs/{id}",
+            )
+        })?;
     // Subscribe before reading, so no change falls between the read and the subscription.
     let rx = state.events.subscribe();
     let now = crate::jobs::find_stored(&state, &id).await?;
@@ -135,6 +157,7 @@ pub(crate) async fn stream(
         id: job,
         done: now.state.is_terminal(),
         last: Some(now),
+        _slot: slot,
     };
     let rest = futures::stream::unfold(follow, |mut f| async move {
         f.next()

@@ -1,6 +1,7 @@
 //! Submitting and looking up jobs: the logic both APIs share.
 
 use crate::error::ApiError;
+use crate::limits::Client;
 use crate::startup::AppState;
 use hopster_common::store::Created;
 use shared_proto::{
@@ -16,9 +17,33 @@ pub enum Submitted {
 
 /// Creates the job (or finds it) and queues its first stage. The same spec twice is one job:
 /// the status is created with a conditional put, and only its creator publishes. A failed job
-/// submitted again is tried again from the start.
-pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submitted), ApiError> {
+/// submitted again is tried again from the start. New work costs `client` a submission
+/// token; a repeat of a job that exists costs nothing, even when the client has none left.
+pub async fn submit(
+    state: &AppState,
+    spec: JobSpec,
+    client: &Client,
+) -> Result<(JobStatus, Submitted), ApiError> {
     check_limits(state, &spec)?;
+    // Dropped (given back) on every path that starts no work.
+    let permit = match state.limits.submission(client) {
+        Ok(permit) => permit,
+        Err(refused) => {
+            // Out of tokens: only the answer about an existing job is still given.
+            return match state.store.status(&spec.job_id()).await? {
+                Some(existing) if existing.state != JobState::Failed => {
+                    Ok((existing, Submitted::Existing))
+                }
+                _ => Err(ApiError::rate_limited(
+                    refused,
+                    format!(
+                        "too many new jobs from this client; try again in {} s",
+                        refused.retry_after_secs()
+                    ),
+                )),
+            };
+        }
+    };
     let fresh = JobStatus::queued(spec, hopster_common::now_ms());
     match state.store.create_status(&fresh).await? {
         Created::New => {
@@ -26,6 +51,7 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
             let (indexed, queued) =
                 tokio::join!(state.store.index_job(&fresh), queue(state, &fresh, true));
             queued?;
+            permit.keep();
             if let Err(e) = indexed {
                 log::warn!("job {}: not listed in GET /v1/jobs: {e}", fresh.id);
             }
@@ -42,6 +68,7 @@ pub async fn submit(state: &AppState, spec: JobSpec) -> Result<(JobStatus, Submi
             let (indexed, queued) =
                 tokio::join!(state.store.index_job(&fresh), queue(state, &fresh, false));
             queued?;
+            permit.keep();
             if let Err(e) = indexed {
                 log::warn!("job {}: not listed in GET /v1/jobs: {e}", fresh.id);
             }

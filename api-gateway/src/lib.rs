@@ -5,9 +5,11 @@ pub mod error;
 mod events;
 mod hot;
 mod jobs;
+pub mod limits;
 pub mod openapi;
 mod range;
 mod routes;
 pub mod startup;
+pub mod state;
 
 pub use startup::Application;

@@ -83,7 +83,7 @@ pub struct SeedProgress {
 
 /// The seed's error format. Codes: 100 malformed request or missing parameter, 200 no such
 /// video (or not ready), 300 bad time or range, 400 the job failed, 401 API key missing or
-/// wrong, 500 service unavailable.
+/// wrong, 429 too many new jobs from this client, 500 service unavailable.
 #[allow(dead_code)]
 #[derive(ToSchema)]
 pub struct SeedErrorBody {

@@ -3,30 +3,14 @@
 
 use crate::routes;
 use actix_web::dev::Server;
+use actix_web::http::KeepAlive;
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hopster_common::settings::{Settings, SECRET_KEY_VAR};
-use hopster_common::{Broker, Store};
 use std::net::TcpListener;
+use std::time::Duration;
 
-/// What every request handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub broker: Broker,
-    /// `sources.video_url_template`.
-    pub video_url_template: String,
-    pub max_body_bytes: usize,
-    /// `downloader.allow_private_networks`: when off, IP-literal internal hosts are refused at
-    /// submission (names are checked by the downloader, which resolves them).
-    pub allow_private_networks: bool,
-    /// `sources.max_clip_secs`.
-    pub max_clip_secs: u64,
-    /// Recently read statuses.
-    pub hot: std::sync::Arc<crate::hot::HotStatus>,
-    /// Every status event the services publish, for `GET /v1/jobs/{id}/events`.
-    pub events: tokio::sync::broadcast::Sender<shared_proto::JobStatus>,
-}
+pub use crate::state::AppState;
 
 /// A bound, not yet running gateway.
 pub struct Application {
@@ -59,6 +43,7 @@ impl Application {
             max_clip_secs: settings.sources.max_clip_secs,
             hot,
             events,
+            limits: crate::limits::Limits::new(&settings.limits),
         };
         let keys = crate::auth::ApiKeys::new(&settings.auth.api_keys);
         if !keys.is_enabled() {
@@ -72,6 +57,11 @@ impl Application {
             .with_context(|| format!("binding {}", settings.gateway.bind))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(state);
+        let gateway = &settings.gateway;
+        let keep_alive = match gateway.keep_alive_secs {
+            0 => KeepAlive::Disabled,
+            secs => KeepAlive::Timeout(Duration::from_secs(secs)),
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -79,6 +69,12 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(crate::auth::require_key))
                 .configure(routes::configure)
         })
+        // Slow clients: the first request head must be in within the timeout (408 and closed
+        // otherwise), an idle kept-alive connection is closed, and a closing one gets a bounded
+        // time to go.
+        .client_request_timeout(Duration::from_secs(gateway.client_request_timeout_secs))
+        .client_disconnect_timeout(Duration::from_secs(gateway.client_disconnect_timeout_secs))
+        .keep_alive(keep_alive)
         .listen(listener)?
         .run();
         Ok(Application { port, server })

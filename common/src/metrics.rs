@@ -68,6 +68,12 @@ const FAMILIES: &[(&str, &str, &str, &[f64])] = &[
         "Objects deleted by the retention sweep, by kind.",
         &[],
     ),
+    (
+        "hopster_rate_limited_total",
+        "counter",
+        "Requests the gateway refused with 429 rate_limited, by limit.",
+        &[],
+    ),
 ];
 
 #[derive(Default)]

@@ -16,6 +16,7 @@ pub const SECRET_KEY_VAR: &str = "HOPSTER_SERVER_SECRET_KEY";
 pub struct Settings {
     pub gateway: GatewaySettings,
     pub auth: AuthSettings,
+    pub limits: LimitsSettings,
     pub downloader: DownloaderSettings,
     pub amqp: AmqpSettings,
     pub store: StoreSettings,
@@ -56,6 +57,18 @@ pub struct GatewaySettings {
     pub secret_key: Option<Secret>,
     /// Largest accepted request body (`HOPSTER__GATEWAY__MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// A new connection's first request head must arrive within this long, or the connection
+    /// is answered `408` and closed (`HOPSTER__GATEWAY__CLIENT_REQUEST_TIMEOUT_SECS`; actix-web's
+    /// `client_request_timeout`). It is a deadline from the moment the connection opens, not an
+    /// idle timer, so a client sending its head a byte at a time (slowloris) is cut off too. 0 turns
+    /// it off.
+    pub client_request_timeout_secs: u64,
+    /// How long a closing connection may take to flush and shut down before it is dropped
+    /// (`HOPSTER__GATEWAY__CLIENT_DISCONNECT_TIMEOUT_SECS`; 0: dropped at once).
+    pub client_disconnect_timeout_secs: u64,
+    /// An idle kept-alive connection is closed after this long
+    /// (`HOPSTER__GATEWAY__KEEP_ALIVE_SECS`; 0 turns keep-alive off).
+    pub keep_alive_secs: u64,
 }
 
 impl Default for GatewaySettings {
@@ -64,6 +77,9 @@ impl Default for GatewaySettings {
             bind: "0.0.0.0:5000".into(),
             secret_key: None,
             max_body_bytes: 64 * 1024,
+            client_request_timeout_secs: 5,
+            client_disconnect_timeout_secs: 1,
+            keep_alive_secs: 5,
         }
     }
 }
@@ -75,6 +91,35 @@ pub struct AuthSettings {
     /// Accepted API keys (`HOPSTER__AUTH__API_KEYS`, comma-separated). Empty: no
     /// authentication, and the gateway says so loudly at start.
     pub api_keys: Vec<Secret>,
+}
+
+/// `[limits]`: fair use per client. A client is its API key when keys are configured, else
+/// its TCP peer address (never a forwarded header, which the client writes itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// New jobs one client may submit per minute, over `POST /v1/jobs` and `POST /schedule`
+    /// together (`HOPSTER__LIMITS__SUBMISSIONS_PER_MINUTE`): a token bucket of this many,
+    /// refilled continuously, so a burst of this size is allowed, then one per
+    /// 60/N seconds. Repeats of an existing job do not count. Past it: `429 rate_limited` with
+    /// `Retry-After`. 0: no limit.
+    pub submissions_per_minute: u32,
+    /// Live event streams (`GET /v1/jobs/{id}/events`) open at once in this gateway, all
+    /// clients together (`HOPSTER__LIMITS__MAX_EVENT_STREAMS`). 0: no limit.
+    pub max_event_streams: usize,
+    /// Live event streams one client may hold open at once
+    /// (`HOPSTER__LIMITS__MAX_EVENT_STREAMS_PER_CLIENT`). 0: no limit.
+    pub max_event_streams_per_client: usize,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            submissions_per_minute: 60,
+            max_event_streams: 1024,
+            max_event_streams_per_client: 32,
+        }
+    }
 }
 
 /// `[downloader]`: what the downloader may fetch.

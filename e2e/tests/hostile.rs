@@ -400,7 +400,12 @@ async fn hostile_sources_fail_their_jobs_with_codes_and_the_workers_keep_serving
     // A frame bomb: 8192×8192 H.264 in about 200 KB (refused from the probe, before a decode).
     let huge = std::process::Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .args(["color=gray:s=8192x8192:r=2:d=2", "-c:v", "libx264", "-preset"])
+        .args([
+            "color=gray:s=8192x8192:r=2:d=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+        ])
         .args(["ultrafast", "-pix_fmt", "yuv420p"])
         .arg(media.join("huge.mp4"))
         .status()

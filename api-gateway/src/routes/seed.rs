@@ -20,6 +20,8 @@ const NO_VIDEO: u16 = 200;
 const BAD_TIME: u16 = 300;
 const JOB_FAILED: u16 = 400;
 const UNAVAILABLE: u16 = 500;
+/// Too many new jobs from this client (the HTTP status, as 401 is).
+const RATE_LIMITED: u16 = 429;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(welcome))
@@ -34,26 +36,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct SeedError {
     code: u16,
     message: String,
+    retry_after_secs: Option<u64>,
 }
 
 fn seed_error(code: u16, message: impl Into<String>) -> SeedError {
     SeedError {
         code,
         message: message.into(),
+        retry_after_secs: None,
     }
 }
 
 impl ResponseError for SeedError {
     fn status_code(&self) -> StatusCode {
-        if self.code == UNAVAILABLE {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::BAD_REQUEST
+        match self.code {
+            UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::BAD_REQUEST,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(serde_json::json!({
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(serde_json::json!({
             "error": { "message": self.message, "code": self.code }
         }))
     }
@@ -61,6 +69,12 @@ impl ResponseError for SeedError {
 
 impl From<ApiError> for SeedError {
     fn from(e: ApiError) -> Self {
+        if e.code == ErrorCode::RateLimited {
+            return SeedError {
+                retry_after_secs: e.retry_after_secs,
+                ..seed_error(RATE_LIMITED, e.message)
+            };
+        }
         let code = match e.code {
             ErrorCode::InvalidTimecode | ErrorCode::InvalidClipRange | ErrorCode::ClipTooLong => {
                 BAD_TIME
@@ -107,10 +121,13 @@ pub(crate) async fn welcome() -> HttpResponse {
         (status = 200, description = "Scheduled (or already scheduled)", body = crate::openapi::VideoFile),
         (status = 400, description = "Codes 100, 200, 300", body = crate::openapi::SeedErrorBody),
         (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
+        (status = 429, description = "Code 429: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again", body = crate::openapi::SeedErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a submission is accepted again"))),
         (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
     ))]
 pub(crate) async fn schedule(
     state: web::Data<AppState>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, SeedError> {
     let obj = body::json_object(payload, state.max_body_bytes).await?;
@@ -122,7 +139,7 @@ pub(crate) async fn schedule(
         .map_err(ApiError::from)?;
     let url = url_for_video_id(&state.video_url_template, &video_id).map_err(ApiError::from)?;
     let spec = JobSpec::new(&url, Some(video_id.clone()), start, stop).map_err(ApiError::from)?;
-    jobs::submit(&state, spec).await?;
+    jobs::submit(&state, spec, &crate::limits::Client::of(&req)).await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "video_file": seed_name(&video_id, start, stop) })))
 }

@@ -77,10 +77,13 @@ impl From<InputError> for ApiError {
         (status = 400, description = "`invalid_json`, `invalid_request`, `missing_source`, `invalid_url`, `invalid_video_id`, `invalid_timecode`, `invalid_clip_range`, `clip_too_long`, `source_forbidden`", body = crate::openapi::ErrorBody),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 413, description = "`body_too_large`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited`: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again (a repeat of an existing job is still answered)", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a submission is accepted again"))),
         (status = 503, description = "`broker_unavailable`, `store_unavailable`", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn create(
     state: web::Data<AppState>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let obj = body::json_object(payload, state.max_body_bytes).await?;
@@ -129,7 +132,8 @@ pub(crate) async fn create(
         .map_err(|e| jobs::refuse_unacceptable(&state, "the source", &url, e.into()))?;
     spec.accuracy = accuracy;
     output_options(&state, &obj, &mut spec)?;
-    let (status, submitted) = jobs::submit(&state, spec).await?;
+    let client = crate::limits::Client::of(&req);
+    let (status, submitted) = jobs::submit(&state, spec, &client).await?;
     let view = JobView::from(status);
     let mut response = match submitted {
         Submitted::New => HttpResponse::Accepted(),
