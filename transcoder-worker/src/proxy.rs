@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod range;
+use range::{parse_range, total_size};
+
 /// Largest request head accepted from ffmpeg.
 const MAX_HEAD: usize = 16 * 1024;
 /// Bytes fetched by the first upstream request of a read; each next one doubles, up to
@@ -117,28 +120,15 @@ async fn read_head(socket: &mut TcpStream) -> Option<(String, Option<String>)> {
     Some((path.to_owned(), range))
 }
 
-/// Parses `bytes=A-` or `bytes=A-B`.
-fn parse_range(range: Option<&str>) -> Option<(u64, Option<u64>)> {
-    let (a, b) = range?.strip_prefix("bytes=")?.split_once('-')?;
-    let first = a.trim().parse().ok()?;
-    let last = match b.trim() {
-        "" => None,
-        b => Some(b.parse().ok()?),
-    };
-    Some((first, last))
-}
-
-/// The total size from `Content-Range: bytes A-B/TOTAL`.
+/// The total size from the response's `Content-Range: bytes A-B/TOTAL`.
 fn total_of(response: &reqwest::Response) -> Option<u64> {
-    response
-        .headers()
-        .get(reqwest::header::CONTENT_RANGE)?
-        .to_str()
-        .ok()?
-        .rsplit('/')
-        .next()?
-        .parse()
-        .ok()
+    total_size(
+        response
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)?
+            .to_str()
+            .ok()?,
+    )
 }
 
 /// Fetches `first..=last` from the source; `None` (after recording why) on failure.
@@ -254,18 +244,5 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
             return;
         }
         next += size;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_from_ffmpeg_parse() {
-        assert_eq!(parse_range(Some("bytes=0-")), Some((0, None)));
-        assert_eq!(parse_range(Some("bytes=100-199")), Some((100, Some(199))));
-        assert_eq!(parse_range(Some("items=1-2")), None);
-        assert_eq!(parse_range(None), None);
     }
 }

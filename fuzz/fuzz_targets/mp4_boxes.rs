@@ -1,0 +1,19 @@
+//! The mp4 box reader (`transcoder_worker::mp4info::describe`): it reads the `moov` ffmpeg wrote
+//! for a clip, and with `accuracy: keyframe` the codec headers in it are the source's, copied.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../transcoder-worker/src/mp4info.rs"]
+#[allow(dead_code)]
+mod mp4info;
+#[path = "../../transcoder-worker/src/probe.rs"]
+#[allow(dead_code)]
+mod probe;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(described) = mp4info::describe(data) {
+        let _ = described.duration();
+        let _ = described.container_allowed();
+    }
+});
