@@ -23,16 +23,28 @@ const MAX_WINDOW: u64 = 4 * 1024 * 1024;
 /// ffmpeg actually reads (accepted sockets inherit it from the listener).
 const SEND_BUFFER: u32 = 64 * 1024;
 
+/// Why the proxy stopped reading the source: the stage makes its outcome of this, so a failed
+/// ffmpeg is blamed on the source when the source was the cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// The guard refused the source's address (at a hop, by name, or the connected peer).
+    Forbidden(String),
+    /// More than the source size limit was read.
+    TooLarge(String),
+    /// Anything else: the network, a status, an answer without a size.
+    Failed(String),
+}
+
 struct Shared {
     client: reqwest::Client,
     source: String,
     max_bytes: u64,
     bytes: AtomicU64,
-    upstream_error: Mutex<Option<String>>,
+    upstream_error: Mutex<Option<Upstream>>,
 }
 
 impl Shared {
-    fn fail(&self, why: String) {
+    fn fail(&self, why: Upstream) {
         if let Ok(mut slot) = self.upstream_error.lock() {
             slot.get_or_insert(why);
         }
@@ -80,7 +92,7 @@ impl RangeProxy {
     }
 
     /// The first upstream failure (network, refusal, status, limit), if any.
-    pub fn upstream_error(&self) -> Option<String> {
+    pub fn upstream_error(&self) -> Option<Upstream> {
         self.shared
             .upstream_error
             .lock()
@@ -140,17 +152,17 @@ async fn window(shared: &Shared, first: u64, last: u64) -> Option<reqwest::Respo
     match request.send().await {
         Ok(r) if r.status().as_u16() == 206 => Some(r),
         Ok(r) => {
-            shared.fail(format!(
+            shared.fail(Upstream::Failed(format!(
                 "the source answered {} to a range request",
                 r.status()
-            ));
+            )));
             None
         }
         Err(e) => {
-            shared.fail(
-                hopster_common::guard::refusal(&e)
-                    .unwrap_or_else(|| format!("fetching the source: {e}")),
-            );
+            shared.fail(match hopster_common::guard::refusal(&e) {
+                Some(why) => Upstream::Forbidden(why),
+                None => Upstream::Failed(format!("fetching the source: {e}")),
+            });
             None
         }
     }
@@ -163,17 +175,17 @@ async fn forward(socket: &mut TcpStream, shared: &Shared, response: reqwest::Res
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
-                shared.fail(format!("reading the source: {e}"));
+                shared.fail(Upstream::Failed(format!("reading the source: {e}")));
                 return false;
             }
         };
         let total =
             shared.bytes.fetch_add(chunk.len() as u64, Ordering::SeqCst) + chunk.len() as u64;
         if total > shared.max_bytes {
-            shared.fail(format!(
+            shared.fail(Upstream::TooLarge(format!(
                 "more than the limit of {} bytes read from the source",
                 shared.max_bytes
-            ));
+            )));
             return false;
         }
         // ffmpeg hangs up when it has what it needs (or seeks elsewhere): stop reading then.
@@ -210,7 +222,9 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
         return;
     };
     let Some(total) = total_of(&response) else {
-        shared.fail("the source's range answer has no total size".into());
+        shared.fail(Upstream::Failed(
+            "the source's range answer has no total size".into(),
+        ));
         let _ = socket.write_all(BAD).await;
         return;
     };

@@ -353,3 +353,35 @@ async fn with_a_thread_budget_the_probe_runs_first_and_a_refused_source_never_st
         "ffmpeg ran before the probe's verdict"
     );
 }
+
+#[tokio::test]
+async fn a_source_the_guard_refuses_through_the_range_proxy_fails_with_source_forbidden() {
+    // The machine's host name resolves to loopback (/etc/hosts): the range proxy's guarded
+    // client refuses it where it resolves, and the proxy reports that as a typed refusal, so
+    // the ffmpeg and ffprobe failures it causes are blamed on the source's address.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let name = std::fs::read_to_string("/etc/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut f = fixture("forbidden").await;
+    f.settings.downloader.allow_private_networks = false;
+    f.job.source_url = Some(format!("http://{name}:{port}/v.mp4"));
+    match Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
+        .handle(f.job.clone())
+        .await
+    {
+        Err(StageError::Abort { code, message }) => {
+            assert_eq!(code, ErrorCode::SourceForbidden, "{message}");
+            assert!(message.contains("loopback"), "{message}");
+        }
+        other => panic!("expected source_forbidden, got {other:?}"),
+    }
+    assert!(
+        listener.accept().is_err(),
+        "the internal address was never connected to"
+    );
+}

@@ -6,7 +6,7 @@ use super::{Transcoder, PROBE_DEADLINE};
 use crate::ffmpeg::{self, Cut, ProgressParser};
 use crate::probe::{self, Input};
 use crate::process::{Limit, ProcessError};
-use crate::proxy::RangeProxy;
+use crate::proxy::{RangeProxy, Upstream};
 use crate::transfer::fetch;
 use crate::workdir::{path_str, WorkDir};
 use hopster_common::store::StoreError;
@@ -99,13 +99,15 @@ impl Transcoder {
         match (cut, proxy.upstream_error()) {
             (Ok(start), _) => Ok(start),
             // ffmpeg failed because the source did: that is the source's failure, not the media's.
-            (Err(_), Some(why)) if why.contains("only public addresses") => {
+            (Err(_), Some(Upstream::Forbidden(why))) => {
                 Err(StageError::abort(ErrorCode::SourceForbidden, why))
             }
-            (Err(_), Some(why)) if why.contains("limit of") => {
+            (Err(_), Some(Upstream::TooLarge(why))) => {
                 Err(StageError::abort(ErrorCode::SourceTooLarge, why))
             }
-            (Err(_), Some(why)) => Err(StageError::retry(ErrorCode::SourceUnreachable, why)),
+            (Err(_), Some(Upstream::Failed(why))) => {
+                Err(StageError::retry(ErrorCode::SourceUnreachable, why))
+            }
             (Err(e), None) => Err(e),
         }
     }
