@@ -2,10 +2,9 @@
 //! the probe's verdict beside it.
 
 use super::clip::{check_clip, poster_time, Clip};
-use super::{Transcoder, PROBE_DEADLINE};
+use super::{Run, Transcoder, PROBE_DEADLINE};
 use crate::ffmpeg::{self, Cut, ProgressParser};
 use crate::probe::{self, Input};
-use crate::process::{Limit, ProcessError};
 use crate::proxy::{RangeProxy, Upstream};
 use crate::transfer::fetch;
 use crate::workdir::{path_str, WorkDir};
@@ -13,21 +12,6 @@ use hopster_common::store::StoreError;
 use hopster_common::worker::{JobTracker, StageError};
 use shared_proto::{Accuracy, ErrorCode, JobStatus, Profile, Timecode, TranscodeJob};
 use std::time::Duration;
-
-/// A run that went over a cap fails the job for good (the same source would go over it on
-/// every try); any other failure to run is retried.
-pub(super) fn over_limit(error: ProcessError) -> StageError {
-    match error {
-        ProcessError::OverLimit {
-            limit: Limit::Pixels,
-            ..
-        } => StageError::abort(ErrorCode::SourceDimensions, error.to_string()),
-        ProcessError::OverLimit { .. } => {
-            StageError::abort(ErrorCode::ResourceLimit, error.to_string())
-        }
-        other => StageError::retry(ErrorCode::TranscodeFailed, other.to_string()),
-    }
-}
 
 /// What a cut produced besides the output file.
 pub(super) struct CutDone {
@@ -176,7 +160,7 @@ impl Transcoder {
                             None,
                         )
                         .await
-                        .map_err(over_limit)?;
+                        .map_err(|e| Run::Keyframes.failed(e))?;
                     Ok(Some(
                         probe::keyframe_at_or_before(&out, start).unwrap_or(start),
                     ))
@@ -234,13 +218,7 @@ impl Transcoder {
                     },
                 }
             };
-            ran.map_err(|e| match e {
-                ProcessError::Failed { stderr, .. } => StageError::abort(
-                    ErrorCode::TranscodeFailed,
-                    format!("ffmpeg failed: {stderr}"),
-                ),
-                other => over_limit(other),
-            })?;
+            ran.map_err(|e| Run::Cut.failed(e))?;
             Ok::<(), StageError>(())
         };
         let work = async { tokio::join!(encode, keyframe) };

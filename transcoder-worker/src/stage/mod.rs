@@ -10,10 +10,9 @@ use clip::poster_time;
 use outputs::{describe, hls_duration, Uploaded};
 
 use crate::probe::{self, Input, Probe};
-use crate::process::{Caps, ProcessError, Runner};
+use crate::process::{Caps, Limit, ProcessError, Runner};
 use crate::transfer::{fetch, sha256_file};
 use crate::workdir::WorkDir;
-use cut::over_limit;
 use hopster_common::settings::{Settings, SourceSettings, TranscoderSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError};
 use hopster_common::Store;
@@ -68,13 +67,7 @@ impl Transcoder {
                 None,
             )
             .await
-            .map_err(|e| match e {
-                ProcessError::Failed { stderr, .. } => StageError::abort(
-                    ErrorCode::NotAVideo,
-                    format!("ffprobe cannot read the source: {stderr}"),
-                ),
-                other => over_limit(other),
-            })?;
+            .map_err(|e| Run::Probe.failed(e))?;
         Probe::parse(&out).map_err(|e| {
             StageError::abort(
                 ErrorCode::NotAVideo,
@@ -89,6 +82,55 @@ impl Transcoder {
             + Duration::from_secs_f64(
                 clip.as_secs_f64() * self.settings.timeout_per_clip_sec.max(0.0),
             )
+    }
+}
+
+/// The child processes of the stage, for what their failures mean.
+#[derive(Debug, Clone, Copy)]
+enum Run {
+    /// ffprobe describing the source (or an output).
+    Probe,
+    /// ffprobe listing the keyframes before the start.
+    Keyframes,
+    /// ffmpeg cutting the clip.
+    Cut,
+    /// ffmpeg taking the poster from the finished clip.
+    Poster,
+}
+
+impl Run {
+    /// The one place a child's failure becomes the stage's. Going over a cap fails the job for
+    /// good (the same source would go over it on every try); a program that failed on the
+    /// source does too, where only the source can be the cause; anything else (not started, out
+    /// of time) is retried.
+    fn failed(self, error: ProcessError) -> StageError {
+        match (self, error) {
+            (
+                _,
+                e @ ProcessError::OverLimit {
+                    limit: Limit::Pixels,
+                    ..
+                },
+            ) => StageError::abort(ErrorCode::SourceDimensions, e.to_string()),
+            (_, e @ ProcessError::OverLimit { .. }) => {
+                StageError::abort(ErrorCode::ResourceLimit, e.to_string())
+            }
+            (Run::Probe, ProcessError::Failed { stderr, .. }) => StageError::abort(
+                ErrorCode::NotAVideo,
+                format!("ffprobe cannot read the source: {stderr}"),
+            ),
+            (Run::Cut, ProcessError::Failed { stderr, .. }) => StageError::abort(
+                ErrorCode::TranscodeFailed,
+                format!("ffmpeg failed: {stderr}"),
+            ),
+            (Run::Poster, e) => StageError::retry(
+                ErrorCode::TranscodeFailed,
+                format!("taking the poster: {e}"),
+            ),
+            (Run::Probe | Run::Keyframes | Run::Cut, e) => {
+                StageError::retry(ErrorCode::TranscodeFailed, e.to_string())
+            }
+        }
     }
 }
 

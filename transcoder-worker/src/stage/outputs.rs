@@ -1,7 +1,7 @@
 //! The outputs: the clip (or every HLS segment, then the playlist), its poster, and the
 //! result's description.
 
-use super::{Transcoder, PROBE_DEADLINE};
+use super::{Run, Transcoder, PROBE_DEADLINE};
 use crate::ffmpeg;
 use crate::probe::{Input, Probe};
 use crate::transfer::{put_file, sha256_file, upload};
@@ -106,12 +106,7 @@ impl Transcoder {
         self.runner
             .run(&self.settings.ffmpeg, &args, PROBE_DEADLINE, None)
             .await
-            .map_err(|e| {
-                StageError::retry(
-                    ErrorCode::TranscodeFailed,
-                    format!("taking the poster: {e}"),
-                )
-            })?;
+            .map_err(|e| Run::Poster.failed(e))?;
         self.store_poster(&job.job_id, file).await
     }
 }
