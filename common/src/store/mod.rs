@@ -1,5 +1,11 @@
 //! The bucket: status documents, staged sources and results, behind `object_store` so the
-//! same code runs on a directory (`fs`) and on any S3 API (`s3`).
+//! same code runs on a directory (`fs`) and on any S3 API (`s3`). The retention sweep
+//! (`retention`) and the listing index's reads (`listing`) are its parts.
+
+mod listing;
+mod retention;
+
+pub use retention::Swept;
 
 use crate::index::IndexQueue;
 use crate::settings::{Backend, StoreSettings};
@@ -255,229 +261,12 @@ fn encode(status: &JobStatus) -> PutPayload {
     PutPayload::from(serde_json::to_vec(status).unwrap_or_default())
 }
 
-/// What a retention sweep deleted.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Swept {
-    pub jobs: usize,
-    pub results: usize,
-    pub sources: usize,
-}
-
 impl Store {
-    /// Deletes what is older than `max_age`: finished jobs (status, index entry, result,
-    /// segments, poster) whose last change is older, staged sources stored earlier, and
-    /// results or posters whose job is gone. Jobs still running are never touched.
-    pub async fn sweep(&self, max_age: Duration) -> Result<Swept, StoreError> {
-        use futures::TryStreamExt;
-        let cutoff_ms = crate::now_ms().saturating_sub(max_age.as_millis() as u64);
-        let old =
-            |meta: &ObjectMeta| (meta.last_modified.timestamp_millis().max(0) as u64) < cutoff_ms;
-        let mut swept = Swept::default();
-        let list = |prefix: &'static str| {
-            self.inner
-                .list(Some(&Path::from(prefix)))
-                .try_collect::<Vec<ObjectMeta>>()
-        };
-        // Finished jobs first: their results go with them.
-        for meta in list("jobs").await? {
-            let Some(id) = meta
-                .location
-                .filename()
-                .and_then(|f| f.strip_suffix(".json"))
-                .and_then(JobId::parse)
-            else {
-                continue;
-            };
-            let Some(status) = self.status(&id).await? else {
-                continue;
-            };
-            if !status.state.is_terminal() || status.updated_at_ms >= cutoff_ms {
-                continue;
-            }
-            self.delete_job_outputs(&id).await?;
-            self.delete_status(&id).await?;
-            swept.jobs += 1;
-        }
-        // Index objects none of whose jobs is left (swept above, submitted again since, or
-        // never queued).
-        for meta in list(keys::INDEX_PREFIX).await? {
-            let name = meta.location.as_ref();
-            if !old(&meta) {
-                continue;
-            }
-            let mut listed = false;
-            for entry in self.index_object_entries(&meta).await? {
-                listed |= self.entry_status(&entry).await?.is_some();
-            }
-            if !listed {
-                self.delete_key(name).await?;
-            }
-        }
-        // Outputs whose job is gone (swept above, or never finished its status).
-        for prefix in ["results", "posters"] {
-            for meta in list(prefix).await? {
-                let name = meta.location.as_ref();
-                let id = name
-                    .trim_start_matches(prefix)
-                    .trim_start_matches('/')
-                    .get(..32)
-                    .and_then(JobId::parse);
-                let orphan = match &id {
-                    Some(id) => self.head(&keys::status_key(id)).await?.is_none(),
-                    None => true,
-                };
-                if orphan && old(&meta) {
-                    self.delete_key(name).await?;
-                    swept.results += 1;
-                }
-            }
-        }
-        for meta in list("sources").await? {
-            if old(&meta) {
-                self.delete_key(meta.location.as_ref()).await?;
-                swept.sources += 1;
-            }
-        }
-        crate::metrics::count(
-            "hopster_swept_objects_total",
-            &[("kind", "job")],
-            swept.jobs as f64,
-        );
-        crate::metrics::count(
-            "hopster_swept_objects_total",
-            &[("kind", "result")],
-            swept.results as f64,
-        );
-        crate::metrics::count(
-            "hopster_swept_objects_total",
-            &[("kind", "source")],
-            swept.sources as f64,
-        );
-        Ok(swept)
-    }
-
-    /// Deletes a job's result (all HLS segments too) and poster.
-    pub async fn delete_job_outputs(&self, id: &JobId) -> Result<(), StoreError> {
-        use futures::TryStreamExt;
-        for profile in shared_proto::Profile::ALL {
-            if profile != shared_proto::Profile::Hls {
-                self.delete_key(&keys::result_key(id, profile)).await?;
-            }
-        }
-        let segments: Vec<ObjectMeta> = self
-            .inner
-            .list(Some(&Path::from(keys::hls_prefix(id))))
-            .try_collect()
-            .await?;
-        for meta in segments {
-            self.delete_key(meta.location.as_ref()).await?;
-        }
-        self.delete_key(&keys::poster_key(id)).await
-    }
-
     /// Deletes one object; a missing one is fine.
     pub async fn delete_key(&self, key: &str) -> Result<(), StoreError> {
         match self.inner.delete(&Path::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// The status of the job an index entry names, when the entry is still that job's: a job
-    /// submitted again after failing has a newer entry, and a swept or unqueued job none.
-    async fn entry_status(&self, entry: &str) -> Result<Option<JobStatus>, StoreError> {
-        let Some((id, created)) = keys::parse_index_key(entry) else {
-            return Ok(None);
-        };
-        match self.status(&id).await {
-            Ok(status) => Ok(status.filter(|s| s.created_at_ms == created)),
-            Err(StoreError::CorruptStatus { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The index keys an index object holds: from its name, or from its body when it has one
-    /// (nothing when it is gone meanwhile).
-    async fn index_object_entries(&self, meta: &ObjectMeta) -> Result<Vec<String>, StoreError> {
-        if meta.size == 0 {
-            return Ok(keys::index_entries(meta.location.as_ref()).unwrap_or_default());
-        }
-        let body = match self.inner.get(&meta.location).await {
-            Ok(got) => got.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(keys::index_body_entries(&String::from_utf8_lossy(&body)))
-    }
-
-    /// Records the job in the listing index; returns once it is written. Jobs indexed while
-    /// another index write is in flight share the next object.
-    pub async fn index_job(&self, status: &JobStatus) -> Result<(), StoreError> {
-        self.index
-            .add(&self.inner, &status.id, status.created_at_ms)
-            .await?;
-        Ok(())
-    }
-
-    /// A page of jobs, newest first, from the listing index: up to `limit` for which `keep`
-    /// holds, after the `cursor` (an index key a previous page returned). Returns the jobs
-    /// and the cursor of the next page, when there may be one.
-    pub async fn list_jobs(
-        &self,
-        limit: usize,
-        cursor: Option<&str>,
-        keep: impl Fn(&JobStatus) -> bool,
-    ) -> Result<(Vec<JobStatus>, Option<String>), StoreError> {
-        use futures::TryStreamExt;
-        let prefix = Path::from(keys::INDEX_PREFIX);
-        // Every object holding an entry after the cursor lists after it (an object's name
-        // sorts by its oldest entry); such an object may also hold entries before it.
-        let objects: Vec<ObjectMeta> = match cursor {
-            Some(after) => self
-                .inner
-                .list_with_offset(Some(&prefix), &Path::from(after)),
-            None => self.inner.list(Some(&prefix)),
-        }
-        .try_collect()
-        .await?;
-        let after = |entry: &String| cursor.is_none_or(|c| entry.as_str() > c);
-        // Entries known from names, and batches whose bodies are read only when the page
-        // reaches their newest entry (ordered by it).
-        let mut known = std::collections::BTreeSet::new();
-        let mut batches = Vec::new();
-        for meta in objects {
-            let Some(named) = keys::index_entries(meta.location.as_ref()) else {
-                continue;
-            };
-            if meta.size == 0 {
-                known.extend(named.into_iter().filter(after));
-            } else if let Some(newest) = named.into_iter().min() {
-                batches.push((newest, meta));
-            }
-        }
-        batches.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-        let mut found = Vec::new();
-        let mut last = None;
-        loop {
-            while let Some((newest, _)) = batches.last() {
-                if known.first().is_some_and(|first| first < newest) {
-                    break;
-                }
-                if let Some((_, meta)) = batches.pop() {
-                    let entries = self.index_object_entries(&meta).await?;
-                    known.extend(entries.into_iter().filter(after));
-                }
-            }
-            let Some(entry) = known.pop_first() else {
-                break;
-            };
-            if found.len() >= limit {
-                return Ok((found, last));
-            }
-            let status = self.entry_status(&entry).await?;
-            last = Some(entry);
-            found.extend(status.filter(|s| keep(s)));
-        }
-        Ok((found, None))
     }
 }
