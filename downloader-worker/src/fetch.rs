@@ -3,9 +3,8 @@
 
 use futures::StreamExt;
 use hopster_common::settings::SourceSettings;
+use hopster_common::store::Upload;
 use hopster_common::worker::{JobTracker, StageError};
-use object_store::path::Path;
-use object_store::{ObjectStoreExt, WriteMultipart};
 use shared_proto::{ErrorCode, JobStatus};
 
 /// Part size of the multipart upload; S3 wants at least 5 MiB per part.
@@ -99,35 +98,19 @@ pub async fn stage_source(
         return Err(too_large(len, limits.max_bytes));
     }
 
-    let upload = tracker
+    // Dropped unfinished on any error below, the upload aborts: no half-written parts stay.
+    let mut upload = tracker
         .store()
-        .objects()
-        .put_multipart(&Path::from(key))
-        .await
-        .map_err(hopster_common::store::StoreError::from)?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-    let copied = copy_body(response, &mut writer, limits.max_bytes, expected, tracker).await;
-    match copied {
-        Ok(bytes) => {
-            writer
-                .finish()
-                .await
-                .map_err(hopster_common::store::StoreError::from)?;
-            Ok(bytes)
-        }
-        Err(e) => {
-            // Leave no half-written parts behind.
-            if let Err(abort) = writer.abort().await {
-                log::warn!("aborting the partial upload of {key}: {abort}");
-            }
-            Err(e)
-        }
-    }
+        .upload(key, PART_BYTES, PARTS_IN_FLIGHT)
+        .await?;
+    let bytes = copy_body(response, &mut upload, limits.max_bytes, expected, tracker).await?;
+    upload.finish().await?;
+    Ok(bytes)
 }
 
 async fn copy_body(
     response: reqwest::Response,
-    writer: &mut WriteMultipart,
+    upload: &mut Upload,
     max_bytes: u64,
     expected: Option<u64>,
     tracker: &mut JobTracker,
@@ -150,11 +133,7 @@ async fn copy_body(
         if bytes > max_bytes {
             return Err(too_large(bytes, max_bytes));
         }
-        writer
-            .wait_for_capacity(PARTS_IN_FLIGHT)
-            .await
-            .map_err(hopster_common::store::StoreError::from)?;
-        writer.put(chunk);
+        upload.put(chunk).await?;
         JobStatus::record_transfer(&mut tracker.status_mut().progress.download, bytes, expected);
         tracker.flush_throttled().await?;
     }

@@ -4,8 +4,10 @@
 
 mod listing;
 mod retention;
+mod transfer;
 
 pub use retention::Swept;
+pub use transfer::{DownloadError, Upload};
 
 use crate::index::IndexQueue;
 use crate::settings::{Backend, StoreSettings};
