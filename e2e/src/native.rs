@@ -170,6 +170,9 @@ pub struct NativeStack {
     pub services: Vec<Service>,
     env: EnvFor,
     logs: crate::TempDir,
+    /// The transcoders' work directories: a process killed mid-job cannot remove its own, so
+    /// they live here and go with the stack.
+    work: crate::TempDir,
 }
 
 impl NativeStack {
@@ -185,6 +188,7 @@ impl NativeStack {
             services: Vec::new(),
             env: Box::new(env),
             logs: crate::TempDir::new("hopster-logs"),
+            work: crate::TempDir::new("hopster-work"),
         };
         stack.add("api-gateway");
         for name in workers {
@@ -213,8 +217,10 @@ impl NativeStack {
 
     /// Starts one more service process; returns its index in `services`.
     pub fn add(&mut self, name: &str) -> usize {
-        self.services
-            .push(Service::start(name, &(self.env)(name), &self.logs.0));
+        let mut env = (self.env)(name);
+        env.entry("HOPSTER__TRANSCODER__WORK_DIR".into())
+            .or_insert_with(|| self.work.0.display().to_string());
+        self.services.push(Service::start(name, &env, &self.logs.0));
         self.services.len() - 1
     }
 

@@ -78,6 +78,15 @@ impl Stack {
         Stack::spawn_with(options, |_| {}).await
     }
 
+    /// Where the transcoder makes its per-job work directories.
+    pub fn work_dir(&self) -> std::path::PathBuf {
+        self.settings
+            .transcoder
+            .work_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+    }
+
     /// Like [`Stack::spawn`], with `tune` applied to the settings first.
     pub async fn spawn_with(options: Options, tune: impl FnOnce(&mut Settings)) -> Stack {
         let media = TempDir::new("hopster-source");
@@ -92,7 +101,10 @@ impl Stack {
             Backend::Fs => None,
         };
         let fs_root = TempDir::new("hopster-store");
+        // The transcoder's per-job directories go here, and with the stack.
+        let work = TempDir::new("hopster-work");
         let mut settings = settings(options.backend, &source.base_url, s3.as_ref(), &fs_root.0);
+        settings.transcoder.work_dir = Some(work.0.clone());
         tune(&mut settings);
         let store = Store::from_settings(&settings.store).expect("opening the store");
 
@@ -135,7 +147,7 @@ impl Stack {
             inspector,
             _connection: connection,
             _s3: s3,
-            _dirs: vec![media, fs_root],
+            _dirs: vec![media, fs_root, work],
         }
     }
 

@@ -390,13 +390,16 @@ async fn keyframe_accuracy_copies_the_streams_and_reports_the_start_achieved() {
     stack.stop().await;
 }
 
-/// ffmpeg processes working on `job` (their work directory carries the job id).
+/// ffmpeg processes working on `job` (their work directory carries the job id). ffmpeg runs
+/// by its full path (prlimit executes it).
 fn ffmpeg_pids_of(job: &str) -> Vec<String> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.starts_with("ffmpeg ") && text.contains(&format!("hopster-{job}")) {
+        let program = text.split(' ').next().unwrap_or_default();
+        if program.rsplit('/').next() == Some("ffmpeg") && text.contains(&format!("hopster-{job}"))
+        {
             pids.push(entry.file_name().to_string_lossy().into_owned());
         }
     }
@@ -454,8 +457,8 @@ async fn cancelling_a_running_job_kills_ffmpeg_and_leaves_no_output() {
             Duration::from_secs(10),
             "the work directory to go",
             || async {
-                !std::fs::read_dir(std::env::temp_dir())
-                    .expect("tmp")
+                !std::fs::read_dir(stack.work_dir())
+                    .expect("the work directory's parent")
                     .flatten()
                     .any(|e| {
                         e.file_name()
