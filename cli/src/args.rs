@@ -3,9 +3,15 @@
 
 use crate::error::CliError;
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use shared_proto::spec::{normalize_url, validate_video_id};
-use shared_proto::{JobId, Timecode};
+use clap_complete::Shell;
+use shared_proto::{Accuracy, JobId, JobState, Profile, Timecode};
 use std::path::PathBuf;
+use values::{
+    accuracy_parser, max_height_parser, parse_callback_url, parse_job_id, parse_server,
+    parse_timecode, parse_url, parse_video_id, profile_parser, state_parser,
+};
+
+mod values;
 
 /// The server used when neither `--server` nor `HOPSTER_SERVER` is given.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:5000";
@@ -48,15 +54,23 @@ pub enum Command {
     Clip(ClipArgs),
     /// Show a job's state, progress and result once.
     Status(JobArgs),
-    /// Follow a job until it completes or fails (exit code 3 when it fails).
+    /// Follow a job until it completes or fails (exit code 3 when it fails or is cancelled).
     Wait(JobArgs),
     /// Download a completed job's video, resuming a partial file.
     Download(DownloadArgs),
-    /// List jobs, newest first (needs a server with `GET /v1/jobs`).
-    Jobs,
+    /// Download a completed job's poster (a JPEG; video profiles only).
+    Poster(PosterArgs),
+    /// Cancel a queued or running job (exit code 5 `job_finished` when it already ended).
+    Cancel(JobArgs),
+    /// List the newest 20 jobs, newest first.
+    Jobs(JobsArgs),
+    /// Print a shell completion script on stdout.
+    ///
+    /// For example `hopster completions bash > ~/.local/share/bash-completion/completions/hopster`.
+    Completions(CompletionsArgs),
 }
 
-/// What to cut and where to put it.
+/// What to cut, what to make of it and where to put it.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("source").required(true).args(["url", "video_id"])))]
 pub struct ClipArgs {
@@ -76,7 +90,29 @@ pub struct ClipArgs {
     #[arg(long, value_parser = parse_timecode)]
     pub stop: Option<Timecode>,
 
-    /// Where to save the clip (a directory gets `ID.mp4` inside it); default `./ID.mp4`.
+    /// What is made of the clip (default mp4); `hls` is played from the server, not saved.
+    #[arg(long, value_parser = profile_parser())]
+    pub profile: Option<Profile>,
+
+    /// Scale the video down to at most this many lines (16-4320; video profiles).
+    #[arg(long, value_parser = max_height_parser())]
+    pub max_height: Option<u32>,
+
+    /// `frame` (default: re-encoded, exact) or `keyframe` (stream copy from the keyframe at or
+    /// before the start; mp4 without --max-height only).
+    #[arg(long, value_parser = accuracy_parser())]
+    pub accuracy: Option<Accuracy>,
+
+    /// Where in the clip the poster is taken, `HH:MM:SS[.ffffff]` (default one second in).
+    #[arg(long, value_parser = parse_timecode)]
+    pub poster_at: Option<Timecode>,
+
+    /// POSTed the signed job status when the job completes, fails or is cancelled.
+    #[arg(long, value_parser = parse_callback_url)]
+    pub callback_url: Option<String>,
+
+    /// Where to save the clip: a file, a directory (gets `ID.EXT` inside it), or `-` for
+    /// stdout; default `./ID.EXT`.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
@@ -99,10 +135,37 @@ pub struct DownloadArgs {
     #[arg(value_parser = parse_job_id)]
     pub id: JobId,
 
-    /// Where to save the clip (a directory gets `ID.mp4` inside it); default `./ID.mp4`. A
-    /// shorter file already there is resumed with an HTTP Range request.
+    /// Where to save the clip: a file, a directory (gets `ID.EXT` inside it), or `-` for
+    /// stdout; default `./ID.EXT`. A shorter file already there is resumed with an HTTP Range
+    /// request.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PosterArgs {
+    /// The job id (32 hex digits).
+    #[arg(value_parser = parse_job_id)]
+    pub id: JobId,
+
+    /// Where to save the poster: a file, a directory (gets `ID.jpg` inside it), or `-` for
+    /// stdout; default `./ID.jpg`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only jobs in this state.
+    #[arg(long, value_parser = state_parser())]
+    pub state: Option<JobState>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
 }
 
 impl Cli {
@@ -120,30 +183,6 @@ impl Cli {
             error.exit()
         })
     }
-}
-
-fn parse_server(text: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("`{text}` is not an http(s) URL"));
-    }
-    Ok(text.trim_end_matches('/').to_owned())
-}
-
-fn parse_url(text: &str) -> Result<String, shared_proto::SpecError> {
-    normalize_url(text)
-}
-
-fn parse_video_id(text: &str) -> Result<String, shared_proto::SpecError> {
-    validate_video_id(text).map(|()| text.to_owned())
-}
-
-fn parse_timecode(text: &str) -> Result<Timecode, shared_proto::timecode::TimecodeError> {
-    Timecode::parse(text)
-}
-
-fn parse_job_id(text: &str) -> Result<JobId, String> {
-    JobId::parse(text).ok_or_else(|| format!("`{text}` is not a job id (32 lower-case hex digits)"))
 }
 
 #[cfg(test)]
@@ -168,12 +207,45 @@ mod tests {
     }
 
     #[test]
-    fn a_trailing_slash_on_the_server_is_dropped_and_other_schemes_are_refused() {
+    fn output_options_parse_into_shared_proto_types() {
+        let cli = Cli::try_parse_from([
+            "hopster",
+            "clip",
+            "--video-id",
+            "v",
+            "--profile",
+            "webm",
+            "--max-height",
+            "240",
+            "--accuracy",
+            "frame",
+            "--poster-at",
+            "00:00:01.5",
+            "--callback-url",
+            "HTTP://Example.com/hook#x",
+        ])
+        .unwrap();
+        let Command::Clip(args) = cli.command else {
+            panic!("not clip")
+        };
+        assert_eq!(args.profile, Some(Profile::Webm));
+        assert_eq!(args.max_height, Some(240));
+        assert_eq!(args.accuracy, Some(Accuracy::Frame));
+        assert_eq!(args.poster_at, Some(Timecode::parse("00:00:01.5").unwrap()));
         assert_eq!(
-            parse_server("http://h:5000/").unwrap(),
-            "http://h:5000".to_owned()
+            args.callback_url.as_deref(),
+            Some("http://example.com/hook")
         );
-        assert!(parse_server("ftp://h").is_err());
-        assert!(parse_server("localhost:5000").is_err());
+        for bad in [
+            &["--profile", "mkv"][..],
+            &["--max-height", "15"],
+            &["--max-height", "4321"],
+            &["--accuracy", "exact"],
+            &["--poster-at", "1"],
+            &["--callback-url", "ftp://h/x"],
+        ] {
+            let args = [&["hopster", "clip", "--video-id", "v"][..], bad].concat();
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,35 +1,14 @@
 //! The v1 API over HTTP. Transport failures and `{"error": …}` bodies become [`CliError`]s
 //! here and nowhere else, so every command maps them to the same exit codes.
 
+use crate::api::{Job, JobList, Submission};
 use crate::error::CliError;
-use reqwest::header::{CONTENT_TYPE, RANGE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use shared_proto::{JobId, JobStatus, Timecode};
+use serde::Deserialize;
+use shared_proto::{JobId, JobState};
 use std::time::Duration;
-
-/// A job as `GET /v1/jobs/{id}` shows it: the status document plus its links.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    #[serde(flatten)]
-    pub status: JobStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub links: Option<serde_json::Value>,
-}
-
-/// The body of `POST /v1/jobs`, already validated.
-#[derive(Debug, Clone, Serialize)]
-pub struct Submission {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub video_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start: Option<Timecode>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Timecode>,
-}
 
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -97,33 +76,44 @@ impl Client {
         json(ok(self.send(self.http.get(url)).await?).await?).await
     }
 
-    /// `GET /v1/jobs`. A gateway older than the listing answers 404 `unknown_route`; that is
-    /// reported as such rather than as a bare 404.
-    pub async fn jobs(&self) -> Result<Vec<Job>, CliError> {
-        let url = format!("{}/v1/jobs", self.server);
-        let response = self.send(self.http.get(url)).await?;
-        let missing = response.status() == StatusCode::METHOD_NOT_ALLOWED;
-        match ok(response).await {
-            Err(CliError::Server { code, .. }) if missing || code == "unknown_route" => {
-                Err(CliError::server(
-                    "unknown_route",
-                    "the server does not list jobs yet (needs GET /v1/jobs)",
-                ))
-            }
-            Err(e) => Err(e),
-            Ok(response) => {
-                // Accept both a bare array and `{"jobs": [...]}`, whichever the server grows.
-                #[derive(Deserialize)]
-                #[serde(untagged)]
-                enum Listing {
-                    Bare(Vec<Job>),
-                    Wrapped { jobs: Vec<Job> },
-                }
-                Ok(match json(response).await? {
-                    Listing::Bare(jobs) | Listing::Wrapped { jobs } => jobs,
-                })
-            }
+    /// `GET /v1/jobs`, newest first, only jobs in `state` when given.
+    pub async fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>, CliError> {
+        // A state's name is plain lower-case ASCII: nothing to encode.
+        let query = state.map_or(String::new(), |s| format!("?state={}", s.as_str()));
+        let url = format!("{}/v1/jobs{query}", self.server);
+        let list: JobList = json(ok(self.send(self.http.get(url)).await?).await?).await?;
+        Ok(list.jobs)
+    }
+
+    /// `DELETE /v1/jobs/{id}`: the job, now cancelled.
+    pub async fn cancel(&self, id: &JobId) -> Result<Job, CliError> {
+        let url = format!("{}/v1/jobs/{id}", self.server);
+        json(ok(self.send(self.http.delete(url)).await?).await?).await
+    }
+
+    /// `GET /v1/jobs/{id}/poster`.
+    pub async fn poster(&self, id: &JobId) -> Result<Response, CliError> {
+        let url = format!("{}/v1/jobs/{id}/poster", self.server);
+        ok(self.send(self.http.get(url)).await?).await
+    }
+
+    /// `GET /v1/jobs/{id}/events`: the open stream, or why it could not be opened.
+    pub async fn events(&self, id: &JobId) -> Result<Response, CliError> {
+        let url = format!("{}/v1/jobs/{id}/events", self.server);
+        let req = self.http.get(url).header(ACCEPT, "text/event-stream");
+        let response = ok(self.send(req).await?).await?;
+        let is_stream = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_stream {
+            return Err(CliError::server(
+                "invalid_response",
+                "the event stream is not text/event-stream",
+            ));
         }
+        Ok(response)
     }
 
     /// `GET /v1/jobs/{id}/video`, from byte `from` on. `200`, `206` and `416` come back as

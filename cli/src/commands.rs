@@ -1,19 +1,19 @@
 //! The subcommands.
 
-use crate::args::{ClipArgs, Command, DownloadArgs, JobArgs};
-use crate::client::{Client, Job, Submission};
+use crate::api::{Job, Submission};
+use crate::args::{ClipArgs, Command, DownloadArgs, JobArgs, JobsArgs, PosterArgs};
+use crate::client::Client;
 use crate::download::{self, Saved};
 use crate::error::CliError;
-use crate::output::{
-    describe_job, output_path, print_json, result_summary, shell_path, source_summary,
-};
+use crate::hint::ResumeHint;
+use crate::output::{describe_job, print_json, result_summary, source_summary, Target};
 use crate::progress::{JobView, Mode};
 use crate::wait;
-use crate::ResumeHint;
 use serde::Serialize;
-use shared_proto::{JobId, JobState, SpecError};
+use shared_proto::{JobId, JobState, Profile};
+use std::path::Path;
 
-/// What `clip` and `download` print with `--json`: the job and the file.
+/// What `clip`, `download` and `poster` print with `--json`: the job and the file.
 #[derive(Serialize)]
 struct JobAndFile<'a> {
     #[serde(flatten)]
@@ -21,7 +21,8 @@ struct JobAndFile<'a> {
     file: &'a Saved,
 }
 
-/// Runs one subcommand against `client`.
+/// Runs one subcommand against `client`. `completions` needs no server: the crate's `run`
+/// answers it before a client exists.
 pub async fn run(
     client: &Client,
     command: Command,
@@ -33,8 +34,23 @@ pub async fn run(
         Command::Status(JobArgs { id }) => status(client, &id, json).await,
         Command::Wait(JobArgs { id }) => wait_for(client, &id, json, hint).await,
         Command::Download(args) => download(client, args, json, hint).await,
-        Command::Jobs => jobs(client, json).await,
+        Command::Poster(args) => poster(client, args, json).await,
+        Command::Cancel(JobArgs { id }) => cancel(client, &id, json).await,
+        Command::Jobs(args) => jobs(client, args, json).await,
+        Command::Completions(_) => Ok(()),
     }
+}
+
+/// `-o -` makes the file the command's stdout, which `--json` wants for its document.
+fn check_stdout(output: Option<&Path>, json: bool) -> Result<(), CliError> {
+    if json && Target::is_stdout(output) {
+        return Err(CliError::Usage(
+            "`-o -` writes the file to stdout, where `--json` would put its document; use one \
+             of them (`hopster --json status ID` shows the job)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 async fn clip(
@@ -43,27 +59,35 @@ async fn clip(
     json: bool,
     hint: &ResumeHint,
 ) -> Result<(), CliError> {
-    if let (Some(start), Some(stop)) = (args.start, args.stop) {
-        if start >= stop {
-            return Err(CliError::Usage(
-                SpecError::StartNotBeforeStop { start, stop }.to_string(),
-            ));
-        }
+    check_stdout(args.output.as_deref(), json)?;
+    let profile = args.profile.unwrap_or_default();
+    if profile == Profile::Hls && args.output.is_some() {
+        return Err(CliError::Usage(
+            "an hls result is a playlist and segments that players read from the server; it \
+             is not saved, so -o does not apply"
+                .to_owned(),
+        ));
     }
     let submission = Submission {
         url: args.url,
         video_id: args.video_id,
         start: args.start,
         stop: args.stop,
+        accuracy: args.accuracy,
+        profile: args.profile,
+        max_height: args.max_height,
+        poster_at: args.poster_at,
+        callback_url: args.callback_url,
     };
+    submission.check().map_err(CliError::Usage)?;
     hint.set(
         "the job may or may not have been accepted; the same `hopster clip` again finds the \
          same job",
     );
     let (job, new) = client.submit(&submission).await?;
     let id = job.status.id.clone();
-    let path = output_path(args.output.as_deref(), &id);
-    let download_again = format!("hopster download {id} -o {}", shell_path(&path));
+    let target = Target::of(args.output.as_deref(), &id, profile.extension());
+    let download_again = format!("hopster download {id} -o {}", target.shell_arg());
     hint.set(format!(
         "job {id} keeps running on the server; follow it with `hopster wait {id}`, then \
          `{download_again}`"
@@ -76,15 +100,20 @@ async fn clip(
         println!("job {id} {what}: {}", job.status.state.as_str());
         println!("  source   {}", source_summary(&job.status));
         println!("  follow   hopster wait {id}");
-        println!("  download {download_again}");
+        if profile != Profile::Hls {
+            println!("  download {download_again}");
+        }
         return Ok(());
     }
     let mode = Mode::detect(json);
     let job = wait::until_done(client, job, &mut JobView::new(mode)).await?;
+    if profile == Profile::Hls {
+        return report_completed(client, &job, json);
+    }
     hint.set(format!(
         "the partial file is kept; resume it with `{download_again}`"
     ));
-    let saved = download::fetch(client, &job, &path, mode)
+    let saved = download::fetch(client, &job, &target, mode)
         .await
         .map_err(|e| e.with_hint(&format!("resume with `{download_again}`")))?;
     report_saved(&job, &saved, json)
@@ -110,18 +139,43 @@ async fn wait_for(
         "job {id} keeps running on the server; follow it again with `hopster wait {id}`"
     ));
     let job = wait::until_done(client, job, &mut JobView::new(Mode::detect(json))).await?;
+    report_completed(client, &job, json)
+}
+
+/// A completed job, and how to get its result.
+fn report_completed(client: &Client, job: &Job, json: bool) -> Result<(), CliError> {
     if json {
-        return print_json(&job);
+        return print_json(job);
     }
-    let summary = job
-        .status
-        .result
-        .as_ref()
-        .map(result_summary)
-        .unwrap_or_default();
+    let id = &job.status.id;
+    let result = job.status.result.as_ref();
+    let summary = result.map(result_summary).unwrap_or_default();
     println!("job {id} completed: {summary}");
-    println!("  download hopster download {id}");
+    match result.map(|r| r.profile) {
+        Some(Profile::Hls) => println!("  play     ffplay {}/v1/jobs/{id}/video", client.server()),
+        _ => println!("  download hopster download {id}"),
+    }
+    if result.is_some_and(|r| r.poster_key.is_some()) {
+        println!("  poster   hopster poster {id}");
+    }
     Ok(())
+}
+
+/// The job, when it is completed; why there is nothing to download otherwise.
+async fn completed(client: &Client, id: &JobId, what: &str) -> Result<Job, CliError> {
+    let job = client.job(id).await?;
+    match job.status.state {
+        JobState::Completed => Ok(job),
+        JobState::Failed | JobState::Cancelled => Err(CliError::JobFailed(Box::new(job))),
+        state => Err(CliError::server(
+            "not_ready",
+            format!(
+                "job {id} is {}; the {what} is not ready yet (follow it with `hopster wait \
+                 {id}`)",
+                state.as_str()
+            ),
+        )),
+    }
 }
 
 async fn download(
@@ -130,31 +184,46 @@ async fn download(
     json: bool,
     hint: &ResumeHint,
 ) -> Result<(), CliError> {
+    check_stdout(args.output.as_deref(), json)?;
     let id = args.id;
-    let job = client.job(&id).await?;
-    match job.status.state {
-        JobState::Completed => {}
-        JobState::Failed | JobState::Cancelled => return Err(CliError::JobFailed(Box::new(job))),
-        state => {
-            return Err(CliError::server(
-                "not_ready",
-                format!(
-                    "job {id} is {}; the video is not ready yet (follow it with `hopster wait \
-                     {id}`)",
-                    state.as_str()
-                ),
-            ))
-        }
-    }
-    let path = output_path(args.output.as_deref(), &id);
-    let again = format!("hopster download {id} -o {}", shell_path(&path));
+    let job = completed(client, &id, "video").await?;
+    let extension = job
+        .status
+        .result
+        .as_ref()
+        .map_or("mp4", |r| r.profile.extension());
+    let target = Target::of(args.output.as_deref(), &id, extension);
+    let again = format!("hopster download {id} -o {}", target.shell_arg());
     hint.set(format!(
         "the partial file is kept; resume it with `{again}`"
     ));
-    let saved = download::fetch(client, &job, &path, Mode::detect(json))
+    let saved = download::fetch(client, &job, &target, Mode::detect(json))
         .await
         .map_err(|e| e.with_hint(&format!("resume with `{again}`")))?;
     report_saved(&job, &saved, json)
+}
+
+async fn poster(client: &Client, args: PosterArgs, json: bool) -> Result<(), CliError> {
+    check_stdout(args.output.as_deref(), json)?;
+    let id = args.id;
+    let job = completed(client, &id, "poster").await?;
+    let target = Target::of(args.output.as_deref(), &id, "jpg");
+    let saved = download::poster(client, &id, &target).await?;
+    if json {
+        return print_json(&JobAndFile {
+            job: &job,
+            file: &saved,
+        });
+    }
+    let size = job
+        .status
+        .result
+        .as_ref()
+        .map(|r| format!("{}x{} jpeg, ", r.width, r.height))
+        .unwrap_or_default();
+    let line = format!("{size}{}", indicatif::HumanBytes(saved.bytes));
+    print_saved(&saved, &line);
+    Ok(())
 }
 
 fn report_saved(job: &Job, saved: &Saved, json: bool) -> Result<(), CliError> {
@@ -172,13 +241,30 @@ fn report_saved(job: &Job, saved: &Saved, json: bool) -> Result<(), CliError> {
         n if n == saved.bytes => ", already complete".to_owned(),
         n => format!(", resumed at byte {n}"),
     };
-    println!("saved {} ({summary}{resumed})", saved.path.display());
+    print_saved(saved, &format!("{summary}{resumed}"));
     Ok(())
 }
 
-async fn jobs(client: &Client, json: bool) -> Result<(), CliError> {
-    let mut jobs = client.jobs().await?;
-    jobs.sort_by_key(|job| std::cmp::Reverse(job.status.created_at_ms));
+/// `saved PATH (…)` on stdout; after `-o -` the same words go to stderr, since stdout was the
+/// file.
+fn print_saved(saved: &Saved, details: &str) {
+    match &saved.path {
+        Some(path) => println!("saved {} ({details})", path.display()),
+        None => eprintln!("wrote {} bytes to stdout ({details})", saved.bytes),
+    }
+}
+
+async fn cancel(client: &Client, id: &JobId, json: bool) -> Result<(), CliError> {
+    let job = client.cancel(id).await?;
+    if json {
+        return print_json(&job);
+    }
+    println!("job {id} {}", job.status.state.as_str());
+    Ok(())
+}
+
+async fn jobs(client: &Client, args: JobsArgs, json: bool) -> Result<(), CliError> {
+    let jobs = client.jobs(args.state).await?;
     if json {
         return print_json(&jobs);
     }

@@ -1,7 +1,7 @@
 //! What can go wrong, and the exit code each kind of failure gets. Scripts branch on these
 //! codes, so each kind keeps its number; `hopster --help` lists them.
 
-use crate::client::Job;
+use crate::api::Job;
 use serde_json::json;
 
 /// The output file or the runtime could not be set up.

@@ -2,42 +2,33 @@
 //! progress and downloads the results. `main` only parses arguments and maps the outcome to an
 //! exit code; see [`error`] for the codes.
 
+mod api;
 pub mod args;
 mod client;
 mod commands;
 mod download;
 pub mod error;
+mod hint;
 mod output;
 mod progress;
+mod sse;
 mod wait;
 
-use crate::args::Cli;
+use crate::args::{Cli, Command};
 use crate::client::Client;
 use crate::error::CliError;
-use std::sync::Mutex;
-
-/// What to tell the user if Ctrl-C ends the command now. Commands update it as they go, so
-/// the interruption message always names the step that was cut short.
-#[derive(Default)]
-pub(crate) struct ResumeHint(Mutex<String>);
-
-impl ResumeHint {
-    fn set(&self, hint: impl Into<String>) {
-        if let Ok(mut current) = self.0.lock() {
-            *current = hint.into();
-        }
-    }
-
-    fn get(&self) -> String {
-        match self.0.lock() {
-            Ok(hint) if !hint.is_empty() => hint.clone(),
-            _ => "nothing was changed".to_owned(),
-        }
-    }
-}
+use crate::hint::ResumeHint;
+use clap::CommandFactory;
 
 /// Runs the parsed command to its end, or until Ctrl-C.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::Completions(args) = &cli.command {
+        // From the same definition that parses the arguments, so the script never drifts.
+        let mut command = Cli::command();
+        let name = command.get_name().to_owned();
+        clap_complete::generate(args.shell, &mut command, name, &mut std::io::stdout());
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

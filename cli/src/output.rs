@@ -1,6 +1,6 @@
 //! What commands print on stdout: a few readable lines, or exactly one JSON document.
 
-use crate::client::Job;
+use crate::api::Job;
 use crate::error::CliError;
 use indicatif::HumanBytes;
 use serde::Serialize;
@@ -15,17 +15,24 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `3.00 s, 320x240 h264/aac, 48.2 KiB`.
+/// `3.00 s, 320x240 h264/aac, 48.2 KiB`; audio profiles have no picture: `3.00 s, mp3, …`.
 pub fn result_summary(r: &JobResult) -> String {
-    let codecs = match &r.audio_codec {
-        Some(audio) => format!("{}/{audio}", r.video_codec),
-        None => r.video_codec.clone(),
+    let codecs: Vec<&str> = [
+        r.video_codec.as_str(),
+        r.audio_codec.as_deref().unwrap_or(""),
+    ]
+    .into_iter()
+    .filter(|c| !c.is_empty())
+    .collect();
+    let picture = if r.width > 0 {
+        format!("{}x{} ", r.width, r.height)
+    } else {
+        String::new()
     };
     format!(
-        "{:.2} s, {}x{} {codecs}, {}",
+        "{:.2} s, {picture}{}, {}",
         r.duration_secs,
-        r.width,
-        r.height,
+        codecs.join("/"),
         HumanBytes(r.size)
     )
 }
@@ -116,14 +123,38 @@ pub fn describe_step(status: &JobStatus) -> String {
     text
 }
 
-/// Where a clip is saved: `-o` as given, `ID.mp4` inside it when it is a directory, or
-/// `./ID.mp4`.
-pub fn output_path(output: Option<&Path>, id: &JobId) -> PathBuf {
-    let name = format!("{id}.mp4");
-    match output {
-        Some(path) if path.is_dir() => path.join(name),
-        Some(path) => path.to_path_buf(),
-        None => PathBuf::from(name),
+/// Where a downloaded file goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `-o -`: the bytes are the command's stdout, and nothing else is printed there.
+    Stdout,
+    File(PathBuf),
+}
+
+impl Target {
+    /// `-o` as given (`-` is stdout), `ID.EXT` inside it when it is a directory, or
+    /// `./ID.EXT`.
+    pub fn of(output: Option<&Path>, id: &JobId, extension: &str) -> Target {
+        let name = format!("{id}.{extension}");
+        match output {
+            Some(path) if path == Path::new("-") => Target::Stdout,
+            Some(path) if path.is_dir() => Target::File(path.join(name)),
+            Some(path) => Target::File(path.to_path_buf()),
+            None => Target::File(PathBuf::from(name)),
+        }
+    }
+
+    /// Whether `-o` names stdout.
+    pub fn is_stdout(output: Option<&Path>) -> bool {
+        output == Some(Path::new("-"))
+    }
+
+    /// The `-o` argument that names this target again.
+    pub fn shell_arg(&self) -> String {
+        match self {
+            Target::Stdout => "-".to_owned(),
+            Target::File(path) => shell_path(path),
+        }
     }
 }
 

@@ -7,7 +7,6 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 use shared_proto::status::TransferProgress;
 use shared_proto::{JobState, JobStatus};
 use std::io::IsTerminal;
-use std::path::Path;
 use std::time::Duration;
 
 const BYTES: &str = "{prefix:>9} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}";
@@ -82,6 +81,18 @@ impl JobView {
             Mode::Lines if changed => eprintln!("job {}: {}", status.id, describe_step(status)),
             Mode::Lines => {}
             Mode::Bars => self.draw(status),
+        }
+    }
+
+    /// A remark on how the job is followed, not a step of the job (e.g. falling back to
+    /// polling).
+    pub fn note(&self, text: &str) {
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Lines => eprintln!("{text}"),
+            Mode::Bars => {
+                let _ = self.multi.println(text);
+            }
         }
     }
 
@@ -199,8 +210,9 @@ pub struct DownloadView {
 }
 
 impl DownloadView {
-    /// Starts showing a download of `size` bytes into `path` that already has `from` of them.
-    pub fn start(mode: Mode, path: &Path, size: u64, from: u64) -> DownloadView {
+    /// Starts showing a download of `size` bytes into `to` (a path, or stdout) that already
+    /// has `from` of them.
+    pub fn start(mode: Mode, to: &str, size: u64, from: u64) -> DownloadView {
         match mode {
             Mode::Silent => DownloadView { bar: None },
             Mode::Lines => {
@@ -209,11 +221,7 @@ impl DownloadView {
                 } else {
                     String::new()
                 };
-                eprintln!(
-                    "downloading {} to {}{resuming}",
-                    HumanBytes(size),
-                    path.display()
-                );
+                eprintln!("downloading {} to {to}{resuming}", HumanBytes(size));
                 DownloadView { bar: None }
             }
             Mode::Bars => {

@@ -14,11 +14,12 @@ async fn a_clip_from_ten_to_thirteen_seconds_is_saved_three_seconds_long() {
     let stack = stack().await;
     let dir = TempDir::new("hopster-cli");
     let file = dir.0.join("clip.mp4");
+    let (proxy, recorded) = recording_proxy(&stack.base_url).await;
     let out = hopster(
         &dir.0,
         &[
             "--server",
-            &stack.base_url,
+            &proxy,
             "clip",
             "--url",
             &sixty(&stack),
@@ -43,6 +44,20 @@ async fn a_clip_from_ten_to_thirteen_seconds_is_saved_three_seconds_long() {
     assert!(stderr.contains(": queued"), "{stderr}");
     assert!(stderr.contains(": completed (3.0"), "{stderr}");
     assert!(stderr.lines().count() < 20, "{stderr}");
+    // It followed the job's event stream, without polling.
+    let id = stderr
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("job "))
+        .and_then(|l| l.split(':').next())
+        .expect("a progress line naming the job")
+        .to_owned();
+    let sent = text(&recorded.lock().expect("lock")).to_ascii_lowercase();
+    assert!(
+        sent.contains(&format!("get /v1/jobs/{id}/events ")),
+        "{sent}"
+    );
+    assert_eq!(polls(&recorded, &id), 0, "{sent}");
     stack.stop().await;
 }
 

@@ -4,6 +4,8 @@
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
 mod jobs;
+mod manage;
 mod offline;
+mod outputs;
 mod resume;
 mod support;

@@ -104,3 +104,82 @@ pub async fn recording_proxy(upstream: &str) -> (String, Arc<Mutex<Vec<u8>>>) {
     });
     (address, recorded)
 }
+
+/// What [`events_proxy`] does to `GET /v1/jobs/{id}/events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventsFault {
+    /// The request reaches the gateway as `/eventz`, which answers 404: no stream opens.
+    Refuse,
+    /// The stream's first event is passed on, then the connection is closed.
+    Cut,
+}
+
+/// Like [`recording_proxy`], with the job event stream broken as `fault` says.
+pub async fn events_proxy(upstream: &str, fault: EventsFault) -> (String, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("addr"));
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let sink = recorded.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(&upstream).await.expect("upstream");
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let sink = sink.clone();
+            // Requests on one connection follow each other: once the events request went up,
+            // what comes down is its answer.
+            let streaming = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = streaming.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                    let mut chunk = buf[..n].to_vec();
+                    sink.lock().expect("lock").extend_from_slice(&chunk);
+                    let text = String::from_utf8_lossy(&chunk).into_owned();
+                    if let Some(at) = text.find("/events HTTP/1.1") {
+                        match fault {
+                            EventsFault::Refuse => chunk[at + "/event".len()] = b'z',
+                            EventsFault::Cut => {
+                                seen.store(true, std::sync::atomic::Ordering::SeqCst)
+                            }
+                        }
+                    }
+                    if server_write.write_all(&chunk).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = server_write.shutdown().await;
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                let mut answer = Vec::new();
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    if streaming.load(std::sync::atomic::Ordering::SeqCst) {
+                        answer.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&answer);
+                        if text
+                            .find("\ndata: ")
+                            .is_some_and(|at| text[at..].contains("\n\n"))
+                        {
+                            break; // one whole event went through: drop the connection
+                        }
+                    }
+                }
+                let _ = client_write.shutdown().await;
+            });
+        }
+    });
+    (address, recorded)
+}
+
+/// How many times `GET /v1/jobs/{id}` (the job itself, not a sub-resource) was sent.
+pub fn polls(recorded: &Mutex<Vec<u8>>, id: &str) -> usize {
+    text(&recorded.lock().expect("lock"))
+        .to_ascii_lowercase()
+        .matches(&format!("get /v1/jobs/{id} http/1.1"))
+        .count()
+}

@@ -1,0 +1,127 @@
+//! The values of the command line: each parsed into its shared-proto type by shared-proto's
+//! own parser, so what is refused here is what the gateway would refuse.
+
+use crate::api::MAX_HEIGHT;
+use clap::builder::{PossibleValuesParser, RangedI64ValueParser, TypedValueParser};
+use shared_proto::spec::{normalize_url, validate_video_id};
+use shared_proto::{Accuracy, JobId, JobState, Profile, Timecode};
+
+pub(super) fn parse_server(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("`{text}` is not an http(s) URL"));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+pub(super) fn parse_url(text: &str) -> Result<String, shared_proto::SpecError> {
+    normalize_url(text)
+}
+
+pub(super) fn parse_video_id(text: &str) -> Result<String, shared_proto::SpecError> {
+    validate_video_id(text).map(|()| text.to_owned())
+}
+
+pub(super) fn parse_timecode(
+    text: &str,
+) -> Result<Timecode, shared_proto::timecode::TimecodeError> {
+    Timecode::parse(text)
+}
+
+/// `--max-height`, in the range the gateway accepts.
+pub(super) fn max_height_parser() -> RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(MAX_HEIGHT)
+}
+
+pub(super) fn parse_callback_url(text: &str) -> Result<String, String> {
+    normalize_url(text)
+        .map_err(|_| format!("`{text}` is not an absolute http(s) URL without credentials"))
+}
+
+/// The profiles, from shared-proto's own list.
+pub(super) fn profile_parser() -> impl TypedValueParser<Value = Profile> {
+    PossibleValuesParser::new(Profile::ALL.map(Profile::as_str))
+        .try_map(|text| Profile::parse(&text).ok_or("not a profile"))
+}
+
+/// shared-proto has no list of the accuracy modes; a test checks these against its serde
+/// names and that every mode is here.
+const ACCURACIES: [(&str, Accuracy); 2] =
+    [("frame", Accuracy::Frame), ("keyframe", Accuracy::Keyframe)];
+
+pub(super) fn accuracy_parser() -> impl TypedValueParser<Value = Accuracy> {
+    PossibleValuesParser::new(ACCURACIES.map(|(name, _)| name)).try_map(|text| {
+        ACCURACIES
+            .into_iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, accuracy)| accuracy)
+            .ok_or("not an accuracy")
+    })
+}
+
+/// Every state, in pipeline order (a test checks that none is missing).
+const STATES: [JobState; 7] = [
+    JobState::Queued,
+    JobState::Downloading,
+    JobState::Transcoding,
+    JobState::Uploading,
+    JobState::Completed,
+    JobState::Failed,
+    JobState::Cancelled,
+];
+
+pub(super) fn state_parser() -> impl TypedValueParser<Value = JobState> {
+    PossibleValuesParser::new(STATES.map(JobState::as_str)).try_map(|text| {
+        STATES
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or("not a state")
+    })
+}
+
+pub(super) fn parse_job_id(text: &str) -> Result<JobId, String> {
+    JobId::parse(text).ok_or_else(|| format!("`{text}` is not a job id (32 lower-case hex digits)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_accuracy_and_state_is_offered_under_its_wire_name() {
+        // Exhaustive matches: a new variant fails to compile here until it is listed.
+        let listed_accuracy = |a: Accuracy| match a {
+            Accuracy::Frame | Accuracy::Keyframe => ACCURACIES.iter().any(|(_, b)| *b == a),
+        };
+        for (name, accuracy) in ACCURACIES {
+            assert!(listed_accuracy(accuracy));
+            assert_eq!(serde_json::to_value(accuracy).unwrap(), name);
+        }
+        let listed_state = |s: JobState| match s {
+            JobState::Queued
+            | JobState::Downloading
+            | JobState::Transcoding
+            | JobState::Uploading
+            | JobState::Completed
+            | JobState::Failed
+            | JobState::Cancelled => STATES.contains(&s),
+        };
+        assert!(STATES.into_iter().all(listed_state));
+        let mut sorted = STATES;
+        sorted.sort();
+        assert_eq!(sorted, STATES, "pipeline order, no duplicates");
+        for state in STATES {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
+
+    #[test]
+    fn a_trailing_slash_on_the_server_is_dropped_and_other_schemes_are_refused() {
+        assert_eq!(
+            parse_server("http://h:5000/").unwrap(),
+            "http://h:5000".to_owned()
+        );
+        assert!(parse_server("ftp://h").is_err());
+        assert!(parse_server("localhost:5000").is_err());
+    }
+}
