@@ -50,8 +50,8 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Routes anyone may call.
-fn is_public(method: &actix_web::http::Method, path: &str) -> bool {
+/// Routes anyone may call (the OpenAPI document gives them `security: []`).
+pub(crate) fn is_public(method: &actix_web::http::Method, path: &str) -> bool {
     method == actix_web::http::Method::GET
         && (path == "/"
             || path == "/healthz"

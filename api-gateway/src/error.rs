@@ -77,6 +77,7 @@ impl ResponseError for ApiError {
                 StatusCode::NOT_FOUND
             }
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotReady | ErrorCode::JobFailed | ErrorCode::JobFinished => {
                 StatusCode::CONFLICT
             }

@@ -121,7 +121,7 @@ impl Follow {
 /// Events (`event:` is the state, `data:` the job as `GET /v1/jobs/{id}` shows it), until it
 /// completes, fails or is cancelled.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "v1",
-    params(("id" = String, Path, description = "The job id"),
+    params(("id" = shared_proto::JobId, Path, description = "The job id"),
            ("key" = Option<String>, Query, description = "The API key, for `EventSource`, which cannot send headers")),
     responses(
         (status = 200, description = "`text/event-stream` of the job's status changes", content_type = "text/event-stream"),

@@ -6,6 +6,7 @@ mod events;
 mod hot;
 mod jobs;
 pub mod limits;
+pub mod methods;
 pub mod openapi;
 mod range;
 mod routes;

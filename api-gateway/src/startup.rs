@@ -53,6 +53,9 @@ impl Application {
             );
         }
         let keys = web::Data::new(keys);
+        let methods = web::Data::new(crate::methods::Methods::of(
+            &<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+        ));
         let listener = TcpListener::bind(&settings.gateway.bind)
             .with_context(|| format!("binding {}", settings.gateway.bind))?;
         let port = listener.local_addr()?.port();
@@ -66,6 +69,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(keys.clone())
+                .app_data(methods.clone())
                 .wrap(actix_web::middleware::from_fn(crate::auth::require_key))
                 .configure(routes::configure)
         })

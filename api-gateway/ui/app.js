@@ -41,6 +41,7 @@
     invalid_clip_range: 'Start must be before stop.',
     body_too_large: 'The request was too large.',
     unknown_route: 'The server does not know this request.',
+    method_not_allowed: 'The server does not take this kind of request here.',
     unauthorized: 'An API key is needed, or the key is not valid.',
     source_forbidden: 'That address is not allowed as a source.',
     source_too_long: 'The source video is too long.',

@@ -22,6 +22,10 @@ fn routes() -> Vec<(&'static str, String, &'static str, bool)> {
         ("GET", "/".into(), "/", true),
         ("GET", "/healthz".into(), "/healthz", true),
         ("GET", "/readyz".into(), "/readyz", true),
+        ("GET", "/metrics".into(), "/metrics", true),
+        ("GET", "/ui".into(), "/ui", true),
+        ("GET", "/ui/app.js".into(), "/ui/app.js", true),
+        ("GET", "/ui/style.css".into(), "/ui/style.css", true),
         ("POST", "/schedule".into(), "/schedule", false),
         (
             "GET",
@@ -43,6 +47,18 @@ fn routes() -> Vec<(&'static str, String, &'static str, bool)> {
             "GET",
             format!("/v1/jobs/{JOB}/video"),
             "/v1/jobs/{id}/video",
+            false,
+        ),
+        (
+            "GET",
+            format!("/v1/jobs/{JOB}/poster"),
+            "/v1/jobs/{id}/poster",
+            false,
+        ),
+        (
+            "GET",
+            format!("/v1/jobs/{JOB}/events"),
+            "/v1/jobs/{id}/events",
             false,
         ),
         ("GET", "/openapi.json".into(), "/openapi.json", false),
@@ -122,7 +138,7 @@ async fn every_route_and_error_code_is_in_the_openapi_document() {
         "{}",
         doc["openapi"]
     );
-    for (method, _, documented, _) in routes() {
+    for (method, _, documented, public) in routes() {
         let op = &doc["paths"][documented][method.to_lowercase()];
         assert!(
             op.is_object(),
@@ -132,6 +148,31 @@ async fn every_route_and_error_code_is_in_the_openapi_document() {
             op["responses"].as_object().is_some_and(|r| !r.is_empty()),
             "{method} {documented} has no responses"
         );
+        // Public routes say so (`security: []`); the others inherit the document's bearer key.
+        if public {
+            assert_eq!(op["security"], json!([]), "{method} {documented}");
+        } else {
+            assert!(op.get("security").is_none(), "{method} {documented}");
+        }
+    }
+    assert_eq!(
+        doc["security"],
+        json!([{"api_key": []}]),
+        "the document's default"
+    );
+    // The stateful flow is linked from a submission's answer.
+    for status in ["200", "202"] {
+        let links = &doc["paths"]["/v1/jobs"]["post"]["responses"][status]["links"];
+        for (name, operation) in [
+            ("GetJob", "show"),
+            ("GetVideo", "video"),
+            ("GetPoster", "poster"),
+            ("FollowEvents", "stream"),
+            ("CancelJob", "cancel"),
+        ] {
+            assert_eq!(links[name]["operationId"], operation, "{status} {name}");
+            assert_eq!(links[name]["parameters"]["id"], "$response.body#/id");
+        }
     }
     let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
         .as_array()
@@ -143,6 +184,52 @@ async fn every_route_and_error_code_is_in_the_openapi_document() {
         assert!(codes.contains(&code.as_str()), "{code} is not documented");
     }
     assert_eq!(codes.len(), ErrorCode::ALL.len());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_documented_path_asked_with_another_method_is_405_with_allow() {
+    let stack = keyed_stack().await;
+    let (_, doc) = call(&stack, "GET", "/openapi.json", Some(KEY)).await;
+    let methods = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+    ];
+    for (method, path, documented, _) in routes() {
+        let item = &doc["paths"][documented];
+        let allowed: Vec<&str> = methods
+            .into_iter()
+            .filter(|m| item.get(m.to_lowercase()).is_some())
+            .collect();
+        assert!(allowed.contains(&method), "{method} {documented}");
+        for wrong in methods.into_iter().filter(|m| !allowed.contains(m)) {
+            let r = stack
+                .http
+                .request(wrong.parse().expect("a method"), stack.url(&path))
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(r.status(), 405, "{wrong} {path}");
+            let allow = r.headers()["allow"].to_str().expect("Allow").to_owned();
+            assert_eq!(allow, allowed.join(", "), "{wrong} {path}");
+            if wrong != "HEAD" {
+                let body: Value = r.json().await.expect("a JSON error");
+                assert_eq!(
+                    body["error"]["code"], "method_not_allowed",
+                    "{wrong} {path}"
+                );
+            }
+        }
+    }
+    // An unknown path is still 404, whatever the method.
+    let r = stack
+        .http
+        .patch(stack.url("/v2/nothing"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 404);
     stack.stop().await;
 }
 

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// No such route.
     UnknownRoute,
+    /// The path exists but not with this method; `Allow` lists the methods it takes.
+    MethodNotAllowed,
     /// `Authorization: Bearer KEY` is missing or wrong (only when API keys are configured).
     Unauthorized,
     /// The source's address is loopback, private, link-local or otherwise internal.
@@ -77,7 +79,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::MissingSource,
@@ -87,6 +89,7 @@ impl ErrorCode {
         ErrorCode::InvalidClipRange,
         ErrorCode::BodyTooLarge,
         ErrorCode::UnknownRoute,
+        ErrorCode::MethodNotAllowed,
         ErrorCode::Unauthorized,
         ErrorCode::SourceForbidden,
         ErrorCode::SourceTooLong,
@@ -123,6 +126,7 @@ impl ErrorCode {
             ErrorCode::InvalidClipRange => "invalid_clip_range",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::UnknownRoute => "unknown_route",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::SourceForbidden => "source_forbidden",
             ErrorCode::SourceTooLong => "source_too_long",

@@ -10,15 +10,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process answers.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "Alive", body = crate::openapi::Health)))]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// The broker connection is up and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "meta",
-    responses((status = 200, description = "Broker and store reachable"),
-              (status = 503, description = "Broker or store unreachable")))]
+    responses((status = 200, description = "Broker and store reachable", body = crate::openapi::Readiness),
+              (status = 503, description = "Broker or store unreachable: which", body = crate::openapi::Readiness)))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     hopster_common::ops::readiness_response(
         hopster_common::ops::readiness(&state.broker, &state.store).await,
@@ -27,7 +28,7 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// The gateway's metrics (Prometheus text).
 #[utoipa::path(get, path = "/metrics", tag = "meta",
-    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics() -> HttpResponse {
     hopster_common::ops::metrics_response()
 }

@@ -3,13 +3,15 @@
 mod body;
 pub(crate) mod health;
 pub(crate) mod seed;
-mod ui;
+pub(crate) mod ui;
 pub(crate) mod v1;
 
 pub(crate) use v1::JobView;
 
 use crate::error::ApiError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::methods::Methods;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use shared_proto::ErrorCode;
 
 /// A query parameter's decoded value; `None` when absent or the query is malformed.
@@ -38,9 +40,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(unknown_route));
 }
 
-async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        ErrorCode::UnknownRoute,
-        format!("no route for {} {}", req.method(), req.path()),
-    ))
+/// No route took the request: `405` with `Allow` when the path is a documented one (another
+/// method would do), else `404`.
+async fn unknown_route(req: HttpRequest) -> HttpResponse {
+    let allowed = req
+        .app_data::<web::Data<Methods>>()
+        .and_then(|m| m.allowed(req.path()));
+    let Some(allow) = allowed.and_then(|a| HeaderValue::from_str(a).ok()) else {
+        return ApiError::new(
+            ErrorCode::UnknownRoute,
+            format!("no route for {} {}", req.method(), req.path()),
+        )
+        .error_response();
+    };
+    let mut response = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} does not take {}; it takes {}",
+            req.path(),
+            req.method(),
+            allow.to_str().unwrap_or_default()
+        ),
+    )
+    .error_response();
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
 }

@@ -184,7 +184,7 @@ fn failure(status: &JobStatus) -> SeedError {
 
 /// `GET /progress?reference=NAME` → `{"is_finished": bool}`.
 #[utoipa::path(get, path = "/progress", tag = "seed",
-    params(("reference" = String, Query, description = "The seed name from /schedule")),
+    params(("reference" = String, Query, pattern = r"^[A-Za-z0-9_-]{1,128}_from_([0-9]{12}|start)_till_([0-9]{12}|end)\.mp4$", description = "The seed name from /schedule")),
     responses(
         (status = 200, description = "Whether the video is ready", body = crate::openapi::SeedProgress),
         (status = 400, description = "Codes 100, 200, 400", body = crate::openapi::SeedErrorBody),
@@ -208,10 +208,11 @@ pub(crate) async fn progress(
 
 /// `GET /download?video_file=NAME` → the mp4.
 #[utoipa::path(get, path = "/download", tag = "seed",
-    params(("video_file" = String, Query, description = "The seed name from /schedule")),
+    params(("video_file" = String, Query, pattern = r"^[A-Za-z0-9_-]{1,128}_from_([0-9]{12}|start)_till_([0-9]{12}|end)\.mp4$", description = "The seed name from /schedule")),
     responses(
-        (status = 200, description = "The mp4", content_type = "video/mp4"),
-        (status = 206, description = "The requested range", content_type = "video/mp4"),
+        (status = 200, description = "The mp4", body = crate::openapi::Bytes, content_type = "video/mp4"),
+        (status = 206, description = "The requested range", body = crate::openapi::Bytes, content_type = "video/mp4"),
+        (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
         (status = 400, description = "Codes 100, 200, 400", body = crate::openapi::SeedErrorBody),
         (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
         (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),

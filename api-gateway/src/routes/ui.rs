@@ -33,15 +33,24 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-async fn index() -> HttpResponse {
+/// The web page.
+#[utoipa::path(get, path = "/ui", tag = "ui",
+    responses((status = 200, description = "The page (also at `/ui/`)", body = String, content_type = "text/html")))]
+pub(crate) async fn index() -> HttpResponse {
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
-async fn app_js() -> HttpResponse {
+/// The web page's script.
+#[utoipa::path(get, path = "/ui/app.js", tag = "ui",
+    responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript")))]
+pub(crate) async fn app_js() -> HttpResponse {
     asset("text/javascript; charset=utf-8", APP_JS)
 }
 
-async fn style_css() -> HttpResponse {
+/// The web page's style sheet.
+#[utoipa::path(get, path = "/ui/style.css", tag = "ui",
+    responses((status = 200, description = "CSS", body = String, content_type = "text/css")))]
+pub(crate) async fn style_css() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLE_CSS)
 }
 

@@ -72,8 +72,10 @@ impl From<InputError> for ApiError {
 /// `200` with the existing one when the same clip was asked for before.
 #[utoipa::path(post, path = "/v1/jobs", tag = "v1", request_body = crate::openapi::CreateJob,
     responses(
-        (status = 202, description = "A new job, queued", body = JobView),
-        (status = 200, description = "The same clip was asked for before: that job", body = JobView),
+        (status = 202, description = "A new job, queued", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
+        (status = 200, description = "The same clip was asked for before: that job", body = JobView,
+            headers(("Location" = String, description = "The job's URL"))),
         (status = 400, description = "`invalid_json`, `invalid_request`, `missing_source`, `invalid_url`, `invalid_video_id`, `invalid_timecode`, `invalid_clip_range`, `clip_too_long`, `source_forbidden`", body = crate::openapi::ErrorBody),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 413, description = "`body_too_large`", body = crate::openapi::ErrorBody),
@@ -225,9 +227,9 @@ const DEFAULT_LIST: usize = 20;
 /// `GET /v1/jobs?state=&limit=&cursor=` → `{"jobs": [...], "next_cursor": ...}`, newest
 /// first. `next_cursor` is `null` on the last page.
 #[utoipa::path(get, path = "/v1/jobs", tag = "v1",
-    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
            ("state" = Option<JobState>, Query, description = "Only jobs in this state"),
-           ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+           ("cursor" = Option<String>, Query, pattern = r"^index/[0-9a-f]{1,16}-[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
     responses(
         (status = 200, description = "Jobs, newest first", body = crate::openapi::JobList),
         (status = 400, description = "`invalid_request`", body = crate::openapi::ErrorBody),
@@ -282,7 +284,7 @@ pub(crate) async fn list(
 
 /// `GET /v1/jobs/{id}`.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "v1",
-    params(("id" = String, Path, description = "The job id")),
+    params(("id" = shared_proto::JobId, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job: state, progress, result or error", body = JobView),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
@@ -301,7 +303,7 @@ pub(crate) async fn show(
 /// a second (their next progress write), stop (killing ffmpeg) and leave no output behind;
 /// a message for it that arrives later is dropped.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "v1",
-    params(("id" = String, Path, description = "The job id")),
+    params(("id" = shared_proto::JobId, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job, now cancelled (also when it already was)", body = JobView),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
@@ -338,15 +340,21 @@ pub(crate) async fn cancel(
 /// is its playlist, whose segment URIs point back here (`/hls/{segment}`) or, with
 /// `?redirect=1`, are presigned.
 #[utoipa::path(get, path = "/v1/jobs/{id}/video", tag = "v1",
-    params(("id" = String, Path, description = "The job id"),
+    params(("id" = shared_proto::JobId, Path, description = "The job id"),
            ("key" = Option<String>, Query, description = "The API key, for players that cannot send headers"),
            ("redirect" = Option<String>, Query, description = "`1`: answer 302 to a presigned bucket URL (HLS: a playlist of presigned segment URLs)"),
            ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`")),
     responses(
-        (status = 200, description = "The whole result (mp4, webm, m4a, mp3, or an m3u8 playlist)"),
-        (status = 206, description = "The requested range"),
-        (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`"),
-        (status = 416, description = "The range starts past the end"),
+        (status = 200, description = "The whole result (mp4, webm, m4a, mp3, or an m3u8 playlist)",
+            content((crate::openapi::Bytes = "video/mp4"), (crate::openapi::Bytes = "video/webm"),
+                    (crate::openapi::Bytes = "audio/mp4"), (crate::openapi::Bytes = "audio/mpeg"),
+                    (String = "application/vnd.apple.mpegurl"))),
+        (status = 206, description = "The requested range",
+            content((crate::openapi::Bytes = "video/mp4"), (crate::openapi::Bytes = "video/webm"),
+                    (crate::openapi::Bytes = "audio/mp4"), (crate::openapi::Bytes = "audio/mpeg"))),
+        (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`",
+            headers(("Location" = String, description = "The presigned URL"))),
+        (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
         (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
@@ -374,12 +382,15 @@ pub(crate) async fn video(
 
 /// `GET /v1/jobs/{id}/poster`: the poster JPEG (video profiles), or `?redirect=1` → `302`.
 #[utoipa::path(get, path = "/v1/jobs/{id}/poster", tag = "v1",
-    params(("id" = String, Path, description = "The job id"),
+    params(("id" = shared_proto::JobId, Path, description = "The job id"),
            ("key" = Option<String>, Query, description = "The API key, for `<img src>`"),
            ("redirect" = Option<String>, Query, description = "`1`: answer 302 to a presigned bucket URL")),
     responses(
-        (status = 200, description = "The poster", content_type = "image/jpeg"),
-        (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`"),
+        (status = 200, description = "The poster", body = crate::openapi::Bytes, content_type = "image/jpeg"),
+        (status = 206, description = "The requested range", body = crate::openapi::Bytes, content_type = "image/jpeg"),
+        (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`",
+            headers(("Location" = String, description = "The presigned URL"))),
+        (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_job`, `no_poster` (audio profiles)", body = crate::openapi::ErrorBody),
         (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
@@ -416,14 +427,17 @@ pub(crate) async fn poster(
 
 /// `GET /v1/jobs/{id}/hls/{segment}`: one segment of an HLS result.
 #[utoipa::path(get, path = "/v1/jobs/{id}/hls/{segment}", tag = "v1",
-    params(("id" = String, Path, description = "The job id"),
+    params(("id" = shared_proto::JobId, Path, description = "The job id"),
            ("segment" = String, Path, description = "A segment name from the playlist (`seg_00000.ts`)"),
            ("key" = Option<String>, Query, description = "The API key, for players that cannot send headers")),
     responses(
-        (status = 200, description = "The segment", content_type = "video/mp2t"),
+        (status = 200, description = "The segment", body = crate::openapi::Bytes, content_type = "video/mp2t"),
+        (status = 206, description = "The requested range", body = crate::openapi::Bytes, content_type = "video/mp2t"),
+        (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
         (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_job`, `unknown_route` (no such segment)", body = crate::openapi::ErrorBody),
         (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn segment(
     state: web::Data<AppState>,
