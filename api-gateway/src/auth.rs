@@ -78,7 +78,7 @@ fn presented_key(req: &ServiceRequest) -> Option<String> {
         || path.contains("/hls/")
         || path == "/download"
     {
-        return crate::routes::query_value(req.query_string(), "key");
+        return crate::routes::body::query_value(req.query_string(), "key");
     }
     None
 }

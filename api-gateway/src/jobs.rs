@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::limits::Client;
-use crate::startup::AppState;
+use crate::state::AppState;
 use hopster_common::store::Created;
 use shared_proto::{
     topology, DownloadJob, ErrorCode, JobId, JobSpec, JobState, JobStatus, MESSAGE_VERSION,

@@ -10,6 +10,7 @@ pub mod methods;
 pub mod openapi;
 mod range;
 mod routes;
+pub mod schemas;
 pub mod startup;
 pub mod state;
 

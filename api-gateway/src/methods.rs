@@ -1,7 +1,11 @@
 //! Which methods each documented path takes, read from the OpenAPI document: a request for a
 //! known path with another method is answered `405 method_not_allowed` with `Allow`, not 404.
 
+use crate::error::ApiError;
 use actix_web::dev::ResourceDef;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use shared_proto::ErrorCode;
 use utoipa::openapi::path::PathItem;
 use utoipa::openapi::OpenApi;
 
@@ -44,6 +48,33 @@ fn allow(item: &PathItem) -> String {
     .map(|(method, _)| method)
     .collect::<Vec<_>>()
     .join(", ")
+}
+
+/// No route took the request: `405` with `Allow` when the path is a documented one (another
+/// method would do), else `404`.
+pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
+    let allowed = req
+        .app_data::<web::Data<Methods>>()
+        .and_then(|m| m.allowed(req.path()));
+    let Some(allow) = allowed.and_then(|a| HeaderValue::from_str(a).ok()) else {
+        return ApiError::new(
+            ErrorCode::UnknownRoute,
+            format!("no route for {} {}", req.method(), req.path()),
+        )
+        .error_response();
+    };
+    let mut response = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} does not take {}; it takes {}",
+            req.path(),
+            req.method(),
+            allow.to_str().unwrap_or_default()
+        ),
+    )
+    .error_response();
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
 }
 
 #[cfg(test)]

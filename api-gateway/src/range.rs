@@ -2,7 +2,7 @@
 //! allows).
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use futures::StreamExt;

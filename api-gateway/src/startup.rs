@@ -10,7 +10,7 @@ use hopster_common::settings::{Settings, SECRET_KEY_VAR};
 use std::net::TcpListener;
 use std::time::Duration;
 
-pub use crate::state::AppState;
+use crate::state::AppState;
 
 /// A bound, not yet running gateway.
 pub struct Application {
@@ -72,6 +72,8 @@ impl Application {
                 .app_data(methods.clone())
                 .wrap(actix_web::middleware::from_fn(crate::auth::require_key))
                 .configure(routes::configure)
+                .configure(crate::openapi::configure)
+                .default_service(web::to(crate::methods::unknown_route))
         })
         // Slow clients: the first request head must be in within the timeout (408 and closed
         // otherwise), an idle kept-alive connection is closed, and a closing one gets a bounded

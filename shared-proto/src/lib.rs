@@ -4,6 +4,7 @@
 //! deterministic id, timecodes, the seed's output names, the broker messages, the status model,
 //! queue and exchange names, the store's key layout and the stable error codes. No I/O.
 
+pub mod api;
 pub mod error;
 pub mod keys;
 pub mod messages;
@@ -14,6 +15,7 @@ pub mod status;
 pub mod timecode;
 pub mod topology;
 
+pub use api::JobView;
 pub use error::ErrorCode;
 pub use messages::{DownloadJob, JobMessage, NotifyJob, TranscodeJob, MESSAGE_VERSION};
 pub use spec::{Accuracy, JobId, JobSpec, Profile, SpecError};

@@ -34,3 +34,20 @@ pub fn query_param(query: &str, name: &str) -> Result<Option<String>, InputError
         .find(|(k, _)| k == name)
         .map(|(_, v)| v))
 }
+
+/// A query parameter's decoded value; `None` when absent or the query is malformed.
+pub(crate) fn query_value(query: &str, name: &str) -> Option<String> {
+    query_param(query, name).ok().flatten()
+}
+
+/// `text` with everything but RFC 3986's unreserved characters percent-encoded.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

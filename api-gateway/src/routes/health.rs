@@ -1,6 +1,6 @@
 //! Liveness and readiness.
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -11,15 +11,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The process answers.
 #[utoipa::path(get, path = "/healthz", tag = "meta",
-    responses((status = 200, description = "Alive", body = crate::openapi::Health)))]
+    responses((status = 200, description = "Alive", body = crate::schemas::Health)))]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// The broker connection is up and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "meta",
-    responses((status = 200, description = "Broker and store reachable", body = crate::openapi::Readiness),
-              (status = 503, description = "Broker or store unreachable: which", body = crate::openapi::Readiness)))]
+    responses((status = 200, description = "Broker and store reachable", body = crate::schemas::Readiness),
+              (status = 503, description = "Broker or store unreachable: which", body = crate::schemas::Readiness)))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     hopster_common::ops::readiness_response(
         hopster_common::ops::readiness(&state.broker, &state.store).await,

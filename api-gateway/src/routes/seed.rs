@@ -6,7 +6,7 @@ use super::body::{self, InputError};
 use crate::error::ApiError;
 use crate::jobs;
 use crate::range;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use shared_proto::naming::{parse_seed_name, seed_name};
@@ -108,7 +108,7 @@ impl From<InputError> for SeedError {
 
 /// The seed's welcome.
 #[utoipa::path(get, path = "/", tag = "seed",
-    responses((status = 200, description = "Welcome", body = crate::openapi::Message)))]
+    responses((status = 200, description = "Welcome", body = crate::schemas::Message)))]
 pub(crate) async fn welcome() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "message": "Welcome to Hopster's Video Downloading Service!"
@@ -116,14 +116,14 @@ pub(crate) async fn welcome() -> HttpResponse {
 }
 
 /// `POST /schedule {"video_id", "start"?, "stop"?}` → `{"video_file": NAME}`.
-#[utoipa::path(post, path = "/schedule", tag = "seed", request_body = crate::openapi::Schedule,
+#[utoipa::path(post, path = "/schedule", tag = "seed", request_body = crate::schemas::Schedule,
     responses(
-        (status = 200, description = "Scheduled (or already scheduled)", body = crate::openapi::VideoFile),
-        (status = 400, description = "Codes 100, 200, 300", body = crate::openapi::SeedErrorBody),
-        (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
-        (status = 429, description = "Code 429: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again", body = crate::openapi::SeedErrorBody,
+        (status = 200, description = "Scheduled (or already scheduled)", body = crate::schemas::VideoFile),
+        (status = 400, description = "Codes 100, 200, 300", body = crate::schemas::SeedErrorBody),
+        (status = 401, description = "Code 401", body = crate::schemas::SeedErrorBody),
+        (status = 429, description = "Code 429: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again", body = crate::schemas::SeedErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a submission is accepted again"))),
-        (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
+        (status = 503, description = "Code 500", body = crate::schemas::SeedErrorBody),
     ))]
 pub(crate) async fn schedule(
     state: web::Data<AppState>,
@@ -186,10 +186,10 @@ fn failure(status: &JobStatus) -> SeedError {
 #[utoipa::path(get, path = "/progress", tag = "seed",
     params(("reference" = String, Query, pattern = r"^[A-Za-z0-9_-]{1,128}_from_([0-9]{12}|start)_till_([0-9]{12}|end)\.mp4$", description = "The seed name from /schedule")),
     responses(
-        (status = 200, description = "Whether the video is ready", body = crate::openapi::SeedProgress),
-        (status = 400, description = "Codes 100, 200, 400", body = crate::openapi::SeedErrorBody),
-        (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
-        (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
+        (status = 200, description = "Whether the video is ready", body = crate::schemas::SeedProgress),
+        (status = 400, description = "Codes 100, 200, 400", body = crate::schemas::SeedErrorBody),
+        (status = 401, description = "Code 401", body = crate::schemas::SeedErrorBody),
+        (status = 503, description = "Code 500", body = crate::schemas::SeedErrorBody),
     ))]
 pub(crate) async fn progress(
     state: web::Data<AppState>,
@@ -210,12 +210,12 @@ pub(crate) async fn progress(
 #[utoipa::path(get, path = "/download", tag = "seed",
     params(("video_file" = String, Query, pattern = r"^[A-Za-z0-9_-]{1,128}_from_([0-9]{12}|start)_till_([0-9]{12}|end)\.mp4$", description = "The seed name from /schedule")),
     responses(
-        (status = 200, description = "The mp4", body = crate::openapi::Bytes, content_type = "video/mp4"),
-        (status = 206, description = "The requested range", body = crate::openapi::Bytes, content_type = "video/mp4"),
+        (status = 200, description = "The mp4", body = crate::schemas::Bytes, content_type = "video/mp4"),
+        (status = 206, description = "The requested range", body = crate::schemas::Bytes, content_type = "video/mp4"),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 400, description = "Codes 100, 200, 400", body = crate::openapi::SeedErrorBody),
-        (status = 401, description = "Code 401", body = crate::openapi::SeedErrorBody),
-        (status = 503, description = "Code 500", body = crate::openapi::SeedErrorBody),
+        (status = 400, description = "Codes 100, 200, 400", body = crate::schemas::SeedErrorBody),
+        (status = 401, description = "Code 401", body = crate::schemas::SeedErrorBody),
+        (status = 503, description = "Code 500", body = crate::schemas::SeedErrorBody),
     ))]
 pub(crate) async fn download(
     state: web::Data<AppState>,

@@ -4,13 +4,12 @@ use super::body::{self, InputError};
 use crate::error::ApiError;
 use crate::jobs::{self, Submitted};
 use crate::range;
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use object_store::ObjectStoreExt;
-use serde::Serialize;
 use shared_proto::spec::{parse_bound, url_for_video_id};
-use shared_proto::{Accuracy, ErrorCode, JobSpec, JobState, JobStatus, Profile};
+use shared_proto::{Accuracy, ErrorCode, JobSpec, JobState, JobStatus, JobView, Profile};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/jobs", web::post().to(create))
@@ -20,39 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/jobs/{id}/video", web::get().to(video))
         .route("/v1/jobs/{id}/poster", web::get().to(poster))
         .route("/v1/jobs/{id}/hls/{segment}", web::get().to(segment))
-        .route("/v1/jobs/{id}/events", web::get().to(crate::events::stream));
-}
-
-/// A job as the v1 API shows it: the status document plus links.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct JobView {
-    #[serde(flatten)]
-    status: JobStatus,
-    links: Links,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct Links {
-    #[serde(rename = "self")]
-    this: String,
-    video: String,
-    poster: String,
-    events: String,
-}
-
-impl From<JobStatus> for JobView {
-    fn from(status: JobStatus) -> Self {
-        let this = format!("/v1/jobs/{}", status.id);
-        JobView {
-            links: Links {
-                video: format!("{this}/video"),
-                poster: format!("{this}/poster"),
-                events: format!("{this}/events"),
-                this,
-            },
-            status,
-        }
-    }
+        .route("/v1/jobs/{id}/events", web::get().to(super::events::stream));
 }
 
 impl From<InputError> for ApiError {
@@ -70,18 +37,18 @@ impl From<InputError> for ApiError {
 
 /// `POST /v1/jobs` `{"url" | "video_id", "start"?, "stop"?}` → `202` with the new job, or
 /// `200` with the existing one when the same clip was asked for before.
-#[utoipa::path(post, path = "/v1/jobs", tag = "v1", request_body = crate::openapi::CreateJob,
+#[utoipa::path(post, path = "/v1/jobs", tag = "v1", request_body = crate::schemas::CreateJob,
     responses(
         (status = 202, description = "A new job, queued", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
         (status = 200, description = "The same clip was asked for before: that job", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
-        (status = 400, description = "`invalid_json`, `invalid_request`, `missing_source`, `invalid_url`, `invalid_video_id`, `invalid_timecode`, `invalid_clip_range`, `clip_too_long`, `source_forbidden`", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
-        (status = 413, description = "`body_too_large`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited`: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again (a repeat of an existing job is still answered)", body = crate::openapi::ErrorBody,
+        (status = 400, description = "`invalid_json`, `invalid_request`, `missing_source`, `invalid_url`, `invalid_video_id`, `invalid_timecode`, `invalid_clip_range`, `clip_too_long`, `source_forbidden`", body = crate::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
+        (status = 413, description = "`body_too_large`", body = crate::schemas::ErrorBody),
+        (status = 429, description = "`rate_limited`: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again (a repeat of an existing job is still answered)", body = crate::schemas::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a submission is accepted again"))),
-        (status = 503, description = "`broker_unavailable`, `store_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`broker_unavailable`, `store_unavailable`", body = crate::schemas::ErrorBody),
     ))]
 pub(crate) async fn create(
     state: web::Data<AppState>,
@@ -231,10 +198,10 @@ const DEFAULT_LIST: usize = 20;
            ("state" = Option<JobState>, Query, description = "Only jobs in this state"),
            ("cursor" = Option<String>, Query, pattern = r"^index/[0-9a-f]{1,16}-[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
     responses(
-        (status = 200, description = "Jobs, newest first", body = crate::openapi::JobList),
-        (status = 400, description = "`invalid_request`", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Jobs, newest first", body = crate::schemas::JobList),
+        (status = 400, description = "`invalid_request`", body = crate::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
     ))]
 pub(crate) async fn list(
     state: web::Data<AppState>,
@@ -287,9 +254,9 @@ pub(crate) async fn list(
     params(("id" = shared_proto::JobId, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job: state, progress, result or error", body = JobView),
-        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
     ))]
 pub(crate) async fn show(
     state: web::Data<AppState>,
@@ -306,10 +273,10 @@ pub(crate) async fn show(
     params(("id" = shared_proto::JobId, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job, now cancelled (also when it already was)", body = JobView),
-        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`job_finished`: it already completed or failed", body = crate::openapi::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = crate::schemas::ErrorBody),
+        (status = 409, description = "`job_finished`: it already completed or failed", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
     ))]
 pub(crate) async fn cancel(
     state: web::Data<AppState>,
@@ -346,19 +313,19 @@ pub(crate) async fn cancel(
            ("Range" = Option<String>, Header, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`")),
     responses(
         (status = 200, description = "The whole result (mp4, webm, m4a, mp3, or an m3u8 playlist)",
-            content((crate::openapi::Bytes = "video/mp4"), (crate::openapi::Bytes = "video/webm"),
-                    (crate::openapi::Bytes = "audio/mp4"), (crate::openapi::Bytes = "audio/mpeg"),
+            content((crate::schemas::Bytes = "video/mp4"), (crate::schemas::Bytes = "video/webm"),
+                    (crate::schemas::Bytes = "audio/mp4"), (crate::schemas::Bytes = "audio/mpeg"),
                     (String = "application/vnd.apple.mpegurl"))),
         (status = 206, description = "The requested range",
-            content((crate::openapi::Bytes = "video/mp4"), (crate::openapi::Bytes = "video/webm"),
-                    (crate::openapi::Bytes = "audio/mp4"), (crate::openapi::Bytes = "audio/mpeg"))),
+            content((crate::schemas::Bytes = "video/mp4"), (crate::schemas::Bytes = "video/webm"),
+                    (crate::schemas::Bytes = "audio/mp4"), (crate::schemas::Bytes = "audio/mpeg"))),
         (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`",
             headers(("Location" = String, description = "The presigned URL"))),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_job`", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = crate::schemas::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
     ))]
 pub(crate) async fn video(
     state: web::Data<AppState>,
@@ -386,15 +353,15 @@ pub(crate) async fn video(
            ("key" = Option<String>, Query, description = "The API key, for `<img src>`"),
            ("redirect" = Option<String>, Query, description = "`1`: answer 302 to a presigned bucket URL")),
     responses(
-        (status = 200, description = "The poster", body = crate::openapi::Bytes, content_type = "image/jpeg"),
-        (status = 206, description = "The requested range", body = crate::openapi::Bytes, content_type = "image/jpeg"),
+        (status = 200, description = "The poster", body = crate::schemas::Bytes, content_type = "image/jpeg"),
+        (status = 206, description = "The requested range", body = crate::schemas::Bytes, content_type = "image/jpeg"),
         (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`",
             headers(("Location" = String, description = "The presigned URL"))),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_job`, `no_poster` (audio profiles)", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
+        (status = 404, description = "`unknown_job`, `no_poster` (audio profiles)", body = crate::schemas::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
     ))]
 pub(crate) async fn poster(
     state: web::Data<AppState>,
@@ -431,13 +398,13 @@ pub(crate) async fn poster(
            ("segment" = String, Path, description = "A segment name from the playlist (`seg_00000.ts`)"),
            ("key" = Option<String>, Query, description = "The API key, for players that cannot send headers")),
     responses(
-        (status = 200, description = "The segment", body = crate::openapi::Bytes, content_type = "video/mp2t"),
-        (status = 206, description = "The requested range", body = crate::openapi::Bytes, content_type = "video/mp2t"),
+        (status = 200, description = "The segment", body = crate::schemas::Bytes, content_type = "video/mp2t"),
+        (status = 206, description = "The requested range", body = crate::schemas::Bytes, content_type = "video/mp2t"),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 401, description = "`unauthorized`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_job`, `unknown_route` (no such segment)", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`not_ready`, `job_failed`", body = crate::openapi::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
+        (status = 404, description = "`unknown_job`, `unknown_route` (no such segment)", body = crate::schemas::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
     ))]
 pub(crate) async fn segment(
     state: web::Data<AppState>,
@@ -485,7 +452,7 @@ async fn playlist(
         .await
         .map_err(hopster_common::store::StoreError::from)?;
     let text = String::from_utf8_lossy(&text);
-    let key = super::query_value(req.query_string(), "key");
+    let key = body::query_value(req.query_string(), "key");
     let mut out = String::with_capacity(text.len() * 2);
     for line in text.lines() {
         let uri = line.trim();
@@ -501,7 +468,7 @@ async fn playlist(
                 (None, Some(k)) => out.push_str(&format!(
                     "/v1/jobs/{}/hls/{uri}?key={}",
                     status.id,
-                    super::percent_encode(k)
+                    body::percent_encode(k)
                 )),
                 (None, None) => out.push_str(&format!("/v1/jobs/{}/hls/{uri}", status.id)),
             }
@@ -536,7 +503,7 @@ fn completed(status: &JobStatus) -> Result<&shared_proto::JobResult, ApiError> {
 
 fn wants_redirect(req: &HttpRequest) -> bool {
     matches!(
-        super::query_value(req.query_string(), "redirect").as_deref(),
+        body::query_value(req.query_string(), "redirect").as_deref(),
         Some("1" | "true")
     )
 }
