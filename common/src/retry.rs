@@ -28,7 +28,7 @@ impl Backoff {
     }
 }
 
-/// How a stage's transient failures ([`crate::worker::StageError::Retry`]) are retried: each
+/// How a stage's transient failures (`StageError::Retry` of the worker loop) are retried: each
 /// failed try is followed by a delay of `base_ms × 2^(attempt−1)`, capped at `max_ms`, until
 /// `max_attempts` tries have been made or, for a message that records when it was first
 /// queued, the next try would come later than `give_up_after_ms` after that.
