@@ -200,7 +200,7 @@ fn poster_output(file: &str, at: Timecode, scale: Option<&str>) -> Vec<String> {
 fn preamble(input: &crate::probe::Input) -> Vec<String> {
     let mut args: Vec<String> =
         strings(&["-nostdin", "-hide_banner", "-loglevel", "error"]).collect();
-    args.extend(input.options(true));
+    args.extend(input.options());
     args
 }
 

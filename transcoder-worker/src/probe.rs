@@ -112,17 +112,15 @@ impl Input {
     }
 
     /// The options every ffmpeg or ffprobe run of this input starts with: only the protocols
-    /// and demuxers it allows, and, when it decodes (`decodes`), its frame-size cap. The
-    /// describing probe decodes nothing and must not get the cap: ffprobe then reports a
-    /// larger frame as 0×0, hiding it from the limits.
-    pub fn options(&self, decodes: bool) -> Vec<String> {
+    /// and demuxers it allows, and its frame-size cap.
+    pub fn options(&self) -> Vec<String> {
         let mut args = vec![
             "-protocol_whitelist".to_owned(),
             self.protocols.to_owned(),
             "-format_whitelist".to_owned(),
             self.formats.to_owned(),
         ];
-        if let Some(max) = self.max_pixels.filter(|_| decodes) {
+        if let Some(max) = self.max_pixels {
             args.extend(["-max_pixels".to_owned(), max.to_string()]);
         }
         args
@@ -151,8 +149,7 @@ impl Input {
 pub fn keyframe_args(input: &Input, at: shared_proto::Timecode) -> Vec<String> {
     let interval = format!("{}%+0.001", at.ffmpeg_arg());
     let mut args: Vec<String> = vec!["-v".into(), "error".into()];
-    // Keyframes are decoded to be listed.
-    args.extend(input.options(true));
+    args.extend(input.options());
     args.extend(
         [
             "-select_streams",
@@ -186,18 +183,17 @@ pub fn keyframe_at_or_before(
         .max()
 }
 
-/// The arguments of a probe: JSON out, only what `input` allows in, and nothing decoded
-/// (`-skip_frame all`): the sizes, rates and stream counts come from the container and the
-/// codecs' headers, so they are checked before any frame is allocated. A decoded 8192×8192
-/// H.264 frame cost ffprobe 208 MiB; without decoding it reads the same description in 54 MiB.
-/// (With `-skip_frame all`, ffprobe reports no `pix_fmt`.)
+/// The arguments of a probe: JSON out, only what `input` allows in. ffprobe decodes the first
+/// frames to complete the streams' description, so a source's probe carries the frame-size
+/// cap too (`-max_pixels`): a larger frame is refused before it is allocated, and ffprobe
+/// fails saying so, which `process` reads as the pixel limit (`source_dimensions`). A probe
+/// that decodes nothing (`-skip_frame all`) never completes the description and reads up to
+/// its probe size instead: 22 % of a ranged source whose clip needs 1 %.
 pub fn args(input: &Input) -> Vec<String> {
     let mut args: Vec<String> = vec!["-v".into(), "error".into()];
-    args.extend(input.options(false));
+    args.extend(input.options());
     args.extend(
         [
-            "-skip_frame",
-            "all",
             "-print_format",
             "json",
             "-show_format",
@@ -239,9 +235,9 @@ mod tests {
         let a = args(&Input::file(std::path::Path::new("/tmp/x")).capped(1000));
         let after = |flag: &str| a[a.iter().position(|x| x == flag).unwrap() + 1].clone();
         assert_eq!(after("-protocol_whitelist"), "file");
-        assert_eq!(after("-skip_frame"), "all");
-        // The describing probe decodes nothing; the keyframe listing decodes keyframes.
-        assert!(!a.contains(&"-max_pixels".to_string()));
+        assert_eq!(after("-max_pixels"), "1000");
+        assert!(!args(&Input::output(std::path::Path::new("/tmp/x")))
+            .contains(&"-max_pixels".to_string()));
         let input = Input::file(std::path::Path::new("/tmp/x")).capped(1000);
         let k = keyframe_args(&input, Timecode::from_micros(1));
         assert_eq!(
