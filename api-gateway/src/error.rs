@@ -37,11 +37,6 @@ impl ApiError {
             ..ApiError::new(ErrorCode::RateLimited, message)
         }
     }
-
-    /// Whether the client can fix it by changing the request.
-    pub fn is_client_error(&self) -> bool {
-        self.status_code().is_client_error()
-    }
 }
 
 impl From<SpecError> for ApiError {

@@ -1,6 +1,7 @@
 //! Hopster's gateway: the v1 jobs API and the seed's API over one job model.
 
 pub mod auth;
+mod counted;
 pub mod error;
 mod events;
 mod hot;

@@ -39,7 +39,7 @@ impl Application {
             broker,
             video_url_template: settings.sources.video_url_template.clone(),
             max_body_bytes: settings.gateway.max_body_bytes,
-            allow_private_networks: settings.downloader.allow_private_networks,
+            allow_private_networks: settings.sources.allow_private_networks,
             max_clip_secs: settings.sources.max_clip_secs,
             hot,
             events,
@@ -71,6 +71,9 @@ impl Application {
                 .app_data(keys.clone())
                 .app_data(methods.clone())
                 .wrap(actix_web::middleware::from_fn(crate::auth::require_key))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::counted::count_requests,
+                ))
                 .configure(routes::configure)
                 .configure(crate::openapi::configure)
                 .default_service(web::to(crate::methods::unknown_route))

@@ -12,7 +12,7 @@ pub struct AppState {
     /// `sources.video_url_template`.
     pub video_url_template: String,
     pub max_body_bytes: usize,
-    /// `downloader.allow_private_networks`: when off, IP-literal internal hosts are refused at
+    /// `sources.allow_private_networks`: when off, IP-literal internal hosts are refused at
     /// submission (names are checked by the downloader, which resolves them).
     pub allow_private_networks: bool,
     /// `sources.max_clip_secs`.

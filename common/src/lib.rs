@@ -51,7 +51,7 @@ pub fn init_logging() {
 /// SSRF guard's resolver, peer check and redirect policy, the configured timeouts, no proxy.
 pub fn source_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
     use std::time::Duration;
-    let allow_private = settings.downloader.allow_private_networks;
+    let allow_private = settings.sources.allow_private_networks;
     Ok(guard::guarded_builder(allow_private)
         .connect_timeout(Duration::from_secs(settings.sources.connect_timeout_secs))
         .read_timeout(Duration::from_secs(settings.sources.read_timeout_secs))

@@ -59,7 +59,7 @@ const FAMILIES: &[(&str, &str, &str, &[f64])] = &[
     (
         "hopster_http_requests_total",
         "counter",
-        "HTTP requests answered, by status class.",
+        "HTTP requests the gateway answered, by route pattern and status.",
         &[],
     ),
     (

@@ -122,14 +122,14 @@ impl Default for LimitsSettings {
     }
 }
 
-/// `[downloader]`: what the downloader may fetch.
+/// `[downloader]`: kept so old deployments still start; its one key moved to `[sources]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DownloaderSettings {
-    /// Allow sources on loopback, private, link-local and other internal addresses
-    /// (`HOPSTER__DOWNLOADER__ALLOW_PRIVATE_NETWORKS`). Off by default: the service fetches URLs
-    /// that strangers give it. Development runs against a local source turn it on.
-    pub allow_private_networks: bool,
+    /// Deprecated spelling of `sources.allow_private_networks`
+    /// (`HOPSTER__DOWNLOADER__ALLOW_PRIVATE_NETWORKS`); when given, it is the value used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_private_networks: Option<bool>,
 }
 
 /// `[amqp]`: the broker.
@@ -251,6 +251,12 @@ pub struct SourceSettings {
     /// Most streams (video, audio, subtitles, attachments…) in one source
     /// (`HOPSTER__SOURCES__MAX_STREAMS`).
     pub max_streams: u32,
+    /// Allow sources and callbacks on loopback, private, link-local and other internal
+    /// addresses (`HOPSTER__SOURCES__ALLOW_PRIVATE_NETWORKS`), which turns the SSRF guard off
+    /// in the gateway, the downloader, the transcoder's range proxy and the notifier alike.
+    /// Off by default: the service fetches URLs that strangers give it. Development runs
+    /// against a local source turn it on.
+    pub allow_private_networks: bool,
 }
 
 impl Default for SourceSettings {
@@ -269,6 +275,7 @@ impl Default for SourceSettings {
             max_pixels: 7680 * 4320,
             max_fps: 240,
             max_streams: 32,
+            allow_private_networks: false,
         }
     }
 }
@@ -443,6 +450,9 @@ impl Settings {
                 .source(Some(structured)),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if let Some(allow) = settings.downloader.allow_private_networks {
+            settings.sources.allow_private_networks = allow;
+        }
         if let Some(secret) = vars.get(SECRET_KEY_VAR).filter(|s| !s.is_empty()) {
             settings.gateway.secret_key = Some(Secret::new(secret.clone()));
         }
@@ -505,11 +515,18 @@ mod tests {
         assert_eq!(keys, ["k1", "k2"]);
         assert!(!format!("{s:?}").contains("k1"));
         let s = Settings::load_from(vars(&[(
+            "HOPSTER__SOURCES__ALLOW_PRIVATE_NETWORKS",
+            "true",
+        )]))
+        .unwrap();
+        assert!(s.sources.allow_private_networks);
+        // The old place still works, for deployments that set it there.
+        let s = Settings::load_from(vars(&[(
             "HOPSTER__DOWNLOADER__ALLOW_PRIVATE_NETWORKS",
             "true",
         )]))
         .unwrap();
-        assert!(s.downloader.allow_private_networks);
+        assert!(s.sources.allow_private_networks);
     }
 
     #[test]

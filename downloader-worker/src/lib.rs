@@ -26,7 +26,7 @@ pub struct Downloader {
 
 impl Downloader {
     pub fn new(settings: &Settings, store: Store, broker: Broker) -> anyhow::Result<Self> {
-        let allow_private = settings.downloader.allow_private_networks;
+        let allow_private = settings.sources.allow_private_networks;
         let http = hopster_common::source_client(settings)?;
         Ok(Downloader {
             store,

@@ -21,7 +21,7 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
-        let allow_private = settings.downloader.allow_private_networks;
+        let allow_private = settings.sources.allow_private_networks;
         let http = guard::guarded_builder(allow_private)
             .timeout(Duration::from_secs(settings.notify.timeout_secs.max(1)))
             // A receiver that redirects is answering, not accepting: no hop past the guard.

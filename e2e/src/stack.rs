@@ -61,7 +61,7 @@ pub fn settings(
     }
     s.sources.video_url_template = format!("{source_base}/{{video_id}}.mp4");
     // Test sources live on loopback; the hostile-input tests turn the guard back on.
-    s.downloader.allow_private_networks = true;
+    s.sources.allow_private_networks = true;
     s.worker.retry_base_ms = 100;
     s.worker.retry_max_ms = 1000;
     s.worker.progress_interval_ms = 200;

@@ -193,7 +193,7 @@ fn the_compose_file_agrees_with_the_code() {
     for name in ["api-gateway", "downloader-worker"] {
         let settings = Settings::load_from(compose.environment(name, &strict)).expect("settings");
         assert!(
-            !settings.downloader.allow_private_networks,
+            !settings.sources.allow_private_networks,
             "{name} guards against SSRF by default"
         );
     }

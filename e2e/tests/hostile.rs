@@ -17,7 +17,7 @@ async fn guarded(workers: bool) -> Stack {
             workers,
         },
         |s| {
-            s.downloader.allow_private_networks = false;
+            s.sources.allow_private_networks = false;
         },
     )
     .await

@@ -344,6 +344,28 @@ async fn every_service_serves_metrics_health_and_readiness() {
         value("api-gateway", "hopster_jobs_total{state=\"queued\"}"),
         2.0
     );
+    // Every answered request is counted by its route's pattern (never by the id in its path).
+    assert_eq!(
+        value(
+            "api-gateway",
+            "hopster_http_requests_total{route=\"/v1/jobs\",status=\"202\"}"
+        ),
+        2.0
+    );
+    assert!(
+        value(
+            "api-gateway",
+            "hopster_http_requests_total{route=\"/v1/jobs/{id}\",status=\"200\"}"
+        ) >= 2.0,
+        "{:?}",
+        pages["api-gateway"]
+    );
+    assert!(
+        value(
+            "api-gateway",
+            "hopster_http_requests_total{route=\"/healthz\",status=\"200\"}"
+        ) >= 1.0
+    );
     assert_eq!(
         value(
             "downloader-worker",

@@ -208,7 +208,7 @@ async fn impossible_output_options_are_refused_naming_the_field() {
             backend: Backend::Fs,
             workers: false,
         },
-        |s| s.downloader.allow_private_networks = false,
+        |s| s.sources.allow_private_networks = false,
     )
     .await;
     let url = "http://example.com/v.mp4";

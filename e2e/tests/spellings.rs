@@ -184,7 +184,7 @@ async fn every_spelling_of_an_internal_address_is_forbidden_and_nothing_is_serve
             backend: Backend::Fs,
             workers: true,
         },
-        |s| s.downloader.allow_private_networks = false,
+        |s| s.sources.allow_private_networks = false,
     )
     .await;
     let mut urls: Vec<String> = LOOPBACK.iter().map(|h| url_of(h, server.port)).collect();
@@ -288,7 +288,7 @@ async fn a_redirect_to_any_spelling_is_refused_at_the_hop() {
     let server = counting_server().await;
     let base = redirector(server.port).await;
     let mut settings = hopster_common::Settings::default();
-    settings.downloader.allow_private_networks = false;
+    settings.sources.allow_private_networks = false;
     let client = hopster_common::source_client(&settings).expect("the source client");
     let mut refused = 0;
     for (n, host) in LOOPBACK.iter().enumerate() {

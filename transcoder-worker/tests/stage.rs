@@ -367,7 +367,7 @@ async fn a_source_the_guard_refuses_through_the_range_proxy_fails_with_source_fo
         .trim()
         .to_owned();
     let mut f = fixture("forbidden").await;
-    f.settings.downloader.allow_private_networks = false;
+    f.settings.sources.allow_private_networks = false;
     f.job.source_url = Some(format!("http://{name}:{port}/v.mp4"));
     match Transcoder::new(&f.settings, f.store.clone())
         .unwrap()

@@ -40,7 +40,7 @@ impl Transcoder {
             store,
             broker: None,
             http: hopster_common::source_client(settings)?,
-            allow_private: settings.downloader.allow_private_networks,
+            allow_private: settings.sources.allow_private_networks,
             runner: Runner::new(settings.transcoder.max_processes).with_caps(Caps {
                 memory_mib: settings.transcoder.max_memory_mib,
                 cpu_time_factor: settings.transcoder.cpu_time_factor,
