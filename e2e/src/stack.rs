@@ -35,6 +35,8 @@ pub struct Stack {
     _connection: lapin::Connection,
     _s3: Option<S3Server>,
     _dirs: Vec<TempDir>,
+    /// Removes the topology if the test ends (or fails) without `stop`.
+    cleanup: Option<RemoveOnDrop>,
 }
 
 /// The test settings: fast retries and progress, the given store, a random prefix.
@@ -135,6 +137,7 @@ impl Stack {
             .create_channel()
             .await
             .expect("inspector channel");
+        let cleanup = RemoveOnDrop::new(&settings.amqp.url, &settings.amqp.prefix);
         Stack {
             api: Api::new(base_url),
             store,
@@ -147,6 +150,7 @@ impl Stack {
             inspector,
             _connection: connection,
             _s3: s3,
+            cleanup: Some(cleanup),
             _dirs: vec![media, fs_root, work],
         }
     }
@@ -185,6 +189,54 @@ impl Stack {
         }
         self.gateway.stop(true).await;
         delete_topology(&self.inspector, &self.topology()).await;
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup.disarm();
+        }
+    }
+}
+
+impl Drop for Stack {
+    /// A test that fails before `stop`: the workers are told to stop first, so none
+    /// subscribes again while `cleanup` deletes the topology.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Removes the topology of a prefix when dropped, so a test that fails (panics) before its
+/// own clean-up still leaves nothing on the broker. The deletion runs over a connection of its
+/// own, on a thread with its own runtime: a drop may come while the test's runtime unwinds.
+pub struct RemoveOnDrop {
+    target: Option<(String, String)>,
+}
+
+impl RemoveOnDrop {
+    pub fn new(amqp_url: &str, prefix: &str) -> RemoveOnDrop {
+        RemoveOnDrop {
+            target: Some((amqp_url.to_owned(), prefix.to_owned())),
+        }
+    }
+
+    /// The test removed the topology itself.
+    pub fn disarm(mut self) {
+        self.target = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let Some((url, prefix)) = self.target.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(remove_topology(&url, &prefix));
+            }
+        })
+        .join();
     }
 }
 

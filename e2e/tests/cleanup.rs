@@ -1,6 +1,7 @@
 //! Tests leave nothing on the shared broker: a stack that ran a job with a callback (so every
 //! queue of its topology, the notify queues included, was declared and used) and then
-//! stopped has no queue or exchange of its prefix left, as `rabbitmqctl` lists them.
+//! stopped has no queue or exchange of its prefix left, as `rabbitmqctl` lists them; nor has
+//! a stack whose test failed before stopping it.
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
 use e2e::hook::HookServer;
@@ -48,6 +49,29 @@ async fn a_stopped_stack_leaves_no_queue_or_exchange_behind() {
         );
     }
     stack.stop().await;
+    let after = broker_names(&prefix);
+    assert!(after.is_empty(), "left on the broker: {after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_whose_test_fails_before_stop_still_leaves_nothing_behind() {
+    let prefix = e2e::random_name("hopster-test");
+    let named = prefix.clone();
+    let failed = tokio::spawn(async move {
+        let _stack = Stack::spawn_with(
+            Options {
+                backend: Backend::Fs,
+                workers: true,
+            },
+            move |s| s.amqp.prefix = named,
+        )
+        .await;
+        let declared = broker_names(&format!("{}.", _stack.settings.amqp.prefix));
+        assert!(!declared.is_empty(), "the stack declared its topology");
+        panic!("a test failing before it stops its stack");
+    })
+    .await;
+    assert!(failed.is_err_and(|e| e.is_panic()));
     let after = broker_names(&prefix);
     assert!(after.is_empty(), "left on the broker: {after:?}");
 }

@@ -282,6 +282,8 @@ async fn every_service_serves_metrics_health_and_readiness() {
     let source = SourceServer::start(media.0.clone());
     let fs = TempDir::new("hopster-store");
     let mut settings = e2e::stack::settings(Backend::Fs, &source.base_url, None, &fs.0);
+    // The services declare the topology; it goes when the test ends, passed or failed.
+    let _topology = e2e::stack::RemoveOnDrop::new(&settings.amqp.url, &settings.amqp.prefix);
     let port = free_port();
     settings.gateway.bind = format!("127.0.0.1:{port}");
     let ops: BTreeMap<&str, u16> = [
@@ -415,5 +417,4 @@ async fn every_service_serves_metrics_health_and_readiness() {
         1.0
     );
     drop(stack);
-    e2e::stack::remove_topology(&settings.amqp.url, &settings.amqp.prefix).await;
 }
