@@ -3,18 +3,13 @@
 //! here, so the module graph has no circle.
 
 use serde::{Deserialize, Serialize};
-use shared_proto::{Accuracy, JobStatus, Profile, SpecError, Timecode};
+use shared_proto::{Accuracy, Profile, SpecError, Timecode};
 
 /// `max_height` as the gateway accepts it (`POST /v1/jobs`).
 pub const MAX_HEIGHT: std::ops::RangeInclusive<i64> = 16..=4320;
 
-/// A job as `GET /v1/jobs/{id}` shows it: the status document plus its links.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    #[serde(flatten)]
-    pub status: JobStatus,
-    pub links: serde_json::Value,
-}
+/// A job as `GET /v1/jobs/{id}` shows it: the contract's own shape.
+pub use shared_proto::JobView as Job;
 
 /// A page of `GET /v1/jobs`.
 #[derive(Debug, Deserialize)]
