@@ -157,7 +157,8 @@ impl Limits {
         })
     }
 
-    /// Open event streams: in total, and of `client`.
+    /// Open event streams: in total, and of `client` (for the tests).
+    #[cfg(test)]
     pub fn open_streams(&self, client: &Client) -> (usize, usize) {
         let s = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         (s.total, s.by_client.get(client).copied().unwrap_or(0))
