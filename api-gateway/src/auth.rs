@@ -57,6 +57,7 @@ pub(crate) fn is_public(method: &actix_web::http::Method, path: &str) -> bool {
             || path == "/healthz"
             || path == "/readyz"
             || path == "/metrics"
+            || path == "/v1/vocabulary"
             || path == "/ui"
             || path.starts_with("/ui/"))
 }
@@ -110,9 +111,7 @@ pub async fn require_key(
     let response = if req.path().starts_with("/v1/") || req.path() == "/openapi.json" {
         ApiError::new(ErrorCode::Unauthorized, message).error_response()
     } else {
-        HttpResponse::Unauthorized().json(serde_json::json!({
-            "error": { "message": message, "code": 401 }
-        }))
+        HttpResponse::Unauthorized().json(shared_proto::api::SeedErrorBody::new(401, message))
     };
     let mut response = response;
     response.headers_mut().insert(

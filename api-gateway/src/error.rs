@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use hopster_common::broker::BrokerError;
 use hopster_common::store::StoreError;
-use shared_proto::{ErrorCode, SpecError};
+use shared_proto::{ErrorBody, ErrorCode};
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +39,9 @@ impl ApiError {
     }
 }
 
-impl From<SpecError> for ApiError {
-    fn from(e: SpecError) -> Self {
-        ApiError::new(e.code(), e.to_string())
+impl From<shared_proto::api::BodyError> for ApiError {
+    fn from(e: shared_proto::api::BodyError) -> Self {
+        ApiError::new(e.code, e.message)
     }
 }
 
@@ -91,8 +91,6 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
-        response.json(serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        }))
+        response.json(ErrorBody::new(self.code, self.message.as_str()))
     }
 }

@@ -116,7 +116,8 @@ pub fn refuse_unacceptable(state: &AppState, what: &str, url: &str, error: ApiEr
 /// `url` crate's reading of it, the one the HTTP client has), unless private networks are
 /// allowed.
 pub fn refuse_internal(state: &AppState, what: &str, url: &str) -> Result<(), ApiError> {
-    if state.allow_private_networks {
+    let trusted = url::Url::parse(url).is_ok_and(|u| state.guard.trusts(&u));
+    if state.guard.allow_private || trusted {
         return Ok(());
     }
     match shared_proto::net::forbidden_url_text(url) {
@@ -131,6 +132,9 @@ pub fn refuse_internal(state: &AppState, what: &str, url: &str) -> Result<(), Ap
 }
 
 async fn queue(state: &AppState, status: &JobStatus, created: bool) -> Result<(), ApiError> {
+    if created {
+        crate::failpoint::hit("after_create");
+    }
     let message = DownloadJob {
         version: MESSAGE_VERSION,
         job_id: status.id.clone(),

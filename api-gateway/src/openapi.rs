@@ -2,10 +2,9 @@
 //! the contract's types, so it cannot drift from the code unnoticed (a test checks every route
 //! and every error code appear in it).
 
-use crate::schemas::{CreateJob, ErrorBody, Schedule, SeedErrorBody};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use serde_json::json;
+use shared_proto::api::{CreateJobSchema, ErrorBody, Schedule, SeedErrorBody};
 use shared_proto::ErrorCode;
 use utoipa::OpenApi;
 
@@ -15,7 +14,7 @@ use utoipa::OpenApi;
         title = "Hopster",
         description = "Cut, transcode and store video clips. With API keys configured \
             (HOPSTER__AUTH__API_KEYS), every route but `GET /`, `/healthz`, `/readyz`, \
-            `/metrics` and the web page (`/ui`) needs `Authorization: Bearer KEY` (those have \
+            `/metrics`, `/v1/vocabulary` and the web page (`/ui`) needs `Authorization: Bearer KEY` (those have \
             `security: []`); the video routes also accept `?key=KEY`. A documented path asked \
             with another method answers `405 method_not_allowed` with `Allow`."
     ),
@@ -27,6 +26,7 @@ use utoipa::OpenApi;
         crate::routes::v1::video,
         crate::routes::v1::poster,
         crate::routes::v1::segment,
+        crate::routes::v1::vocabulary,
         crate::routes::events::stream,
         crate::routes::seed::welcome,
         crate::routes::seed::schedule,
@@ -40,8 +40,8 @@ use utoipa::OpenApi;
         crate::routes::ui::style_css,
         openapi_json,
     ),
-    components(schemas(ErrorCode, ErrorBody, SeedErrorBody, CreateJob, Schedule)),
-    modifiers(&BearerAuth, &PublicRoutes, &ExactlyOneSource, &JobLinks)
+    components(schemas(ErrorCode, ErrorBody, SeedErrorBody, CreateJobSchema, Schedule)),
+    modifiers(&BearerAuth, &PublicRoutes, &JobLinks)
 )]
 pub struct ApiDoc;
 
@@ -76,38 +76,6 @@ impl utoipa::Modify for PublicRoutes {
                 }
             }
         }
-    }
-}
-
-/// `CreateJob` takes exactly one of `url` and `video_id` as a string (`null` is absent), which
-/// a derive cannot say: its schema becomes `allOf` of the fields and that `oneOf`.
-struct ExactlyOneSource;
-
-impl utoipa::Modify for ExactlyOneSource {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
-        let Some(schemas) = openapi.components.as_mut().map(|c| &mut c.schemas) else {
-            return;
-        };
-        let Some(fields) = schemas.remove("CreateJob") else {
-            return;
-        };
-        let present = |field: &str| {
-            ObjectBuilder::new()
-                .property(field, ObjectBuilder::new().schema_type(Type::String))
-                .required(field)
-        };
-        let one_of = OneOfBuilder::new()
-            .item(present("url"))
-            .item(present("video_id"));
-        let all_of = AllOfBuilder::new()
-            .item(fields)
-            .item(one_of)
-            .description(Some(
-                "Exactly one of `url` and `video_id`; the other absent or `null`.",
-            ))
-            .examples([json!({"video_id": "sample", "start": "00:00:10", "stop": "00:00:13"})]);
-        schemas.insert("CreateJob".to_owned(), all_of.into());
     }
 }
 

@@ -39,7 +39,7 @@ impl Application {
             broker,
             video_url_template: settings.sources.video_url_template.clone(),
             max_body_bytes: settings.gateway.max_body_bytes,
-            allow_private_networks: settings.sources.allow_private_networks,
+            guard: hopster_common::guard::Policy::of(&settings.sources),
             max_clip_secs: settings.sources.max_clip_secs,
             hot,
             events,
@@ -84,6 +84,10 @@ impl Application {
         .client_request_timeout(Duration::from_secs(gateway.client_request_timeout_secs))
         .client_disconnect_timeout(Duration::from_secs(gateway.client_disconnect_timeout_secs))
         .keep_alive(keep_alive)
+        // Answers go out as soon as they are written: with Nagle's algorithm the last small
+        // segment of a response (a JSON body, a clip's tail, an event) waited for the client's
+        // delayed ACK, up to 40 ms on Linux (the bench's `GET /video` took 53 ms instead of 13).
+        .tcp_nodelay(true)
         .listen(listener)?
         .run();
         Ok(Application { port, server })

@@ -12,9 +12,10 @@ pub struct AppState {
     /// `sources.video_url_template`.
     pub video_url_template: String,
     pub max_body_bytes: usize,
-    /// `sources.allow_private_networks`: when off, IP-literal internal hosts are refused at
-    /// submission (names are checked by the downloader, which resolves them).
-    pub allow_private_networks: bool,
+    /// `sources.allow_private_networks` and `sources.trusted_addresses`: IP-literal internal
+    /// hosts are refused at submission unless they allow them (names are checked by the
+    /// downloader, which resolves them).
+    pub guard: hopster_common::guard::Policy,
     /// `sources.max_clip_secs`.
     pub max_clip_secs: u64,
     /// Recently read statuses.

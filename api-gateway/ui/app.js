@@ -10,7 +10,6 @@
   const POLL_MS = 1000;
   const SLOW_POLL_MS = 5000; // a hidden tab, or no valid key yet
   const LIST_LIMIT = 50;
-  const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
   const VIDEO_ID = /^[A-Za-z0-9_-]{1,128}$/;
   // What a header value may hold; a key outside it could never be sent.
   const KEY_CHARS = /^[\x21-\x7e]+$/;
@@ -18,55 +17,39 @@
   // Live updates: each active job is followed through `GET /v1/jobs/{id}/events` (Server-Sent
   // Events, one job document per event, the event named after the state), with an EventSource
   // (which cannot send headers, hence `?key=`). The poller carries on as the fallback.
-  const EVENT_NAMES = ['queued', 'downloading', 'transcoding', 'uploading', 'completed', 'failed', 'cancelled'];
 
-  const STATE_WORDS = {
-    queued: 'Queued',
-    downloading: 'Downloading',
-    transcoding: 'Transcoding',
-    uploading: 'Uploading',
-    completed: 'Completed',
-    failed: 'Failed',
-    cancelled: 'Cancelled',
-  };
+  // The lists the page shows, the states and the error codes in words, come from the gateway
+  // (`GET /v1/vocabulary`, public), which has them from the contract; none is copied here.
+  // Only `network`, the page's own word for a server it cannot reach, is the page's.
+  const TERMINAL = new Set();
+  const EVENT_NAMES = [];
+  const STATE_WORDS = {};
+  const ERROR_WORDS = { network: 'The server could not be reached.' };
+  const PROFILES = [];
 
-  // Error codes in words (the code itself is always shown too).
-  const ERROR_WORDS = {
-    invalid_json: 'The request was not valid JSON.',
-    invalid_request: 'The request was not valid.',
-    missing_source: 'Give a video URL or a catalogue id.',
-    invalid_url: 'That is not a usable video URL (it must start with http:// or https://).',
-    invalid_video_id: 'That is not a valid catalogue id.',
-    invalid_timecode: 'That is not a time: use HH:MM:SS, like 00:01:30 or 00:01:30.5.',
-    invalid_clip_range: 'Start must be before stop.',
-    body_too_large: 'The request was too large.',
-    unknown_route: 'The server does not know this request.',
-    method_not_allowed: 'The server does not take this kind of request here.',
-    unauthorized: 'An API key is needed, or the key is not valid.',
-    source_forbidden: 'That address is not allowed as a source.',
-    source_too_long: 'The source video is too long.',
-    clip_too_long: 'The clip is too long.',
-    unknown_job: 'There is no such job.',
-    not_ready: 'The clip is not ready yet.',
-    job_failed: 'The job failed.',
-    job_finished: 'The job has already ended, so it cannot be cancelled.',
-    source_not_found: 'The source video was not found.',
-    source_unreachable: 'The source could not be reached.',
-    source_too_large: 'The source file is too large.',
-    not_a_video: 'The source is not a video.',
-    clip_out_of_range: 'The clip is outside the video: start or stop is past its end.',
-    no_audio: 'The source has no sound, so an audio-only clip cannot be made.',
-    no_poster: 'This job has no poster (audio-only profiles have none).',
-    transcode_failed: 'The video could not be cut or encoded.',
-    source_dimensions: 'The source video\'s frames are too large (or too many per second).',
-    source_streams: 'The source file has too many streams.',
-    resource_limit: 'The source needed more memory or processing time than a job may use.',
-    rate_limited: 'Too many requests from you just now; wait a moment and try again.',
-    store_unavailable: 'Storage is unavailable; try again shortly.',
-    broker_unavailable: 'The job queue is unavailable; try again shortly.',
-    internal: 'Something went wrong on the server.',
-    network: 'The server could not be reached.',
-  };
+  async function loadVocabulary() {
+    for (let wait = 500; ; wait = Math.min(wait * 2, SLOW_POLL_MS)) {
+      try {
+        const response = await fetch('/v1/vocabulary', { headers: { Accept: 'application/json' } });
+        if (response.ok) {
+          const v = await response.json();
+          for (const state of v.states) {
+            EVENT_NAMES.push(state.name);
+            STATE_WORDS[state.name] = state.words;
+            if (state.terminal) TERMINAL.add(state.name);
+          }
+          for (const e of v.errors) ERROR_WORDS[e.code] = e.words;
+          PROFILES.push(...v.profiles);
+          clearBanner('network');
+          return;
+        }
+      } catch {
+        // Not reachable yet: said in the banner, tried again.
+      }
+      setBanner('network', 'The server cannot be reached; trying again…');
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
 
   // Which form field an error of the submission belongs to.
   const FIELD_OF_CODE = {
@@ -873,5 +856,5 @@
   });
 
   updateKeyState();
-  poll();
+  loadVocabulary().then(poll);
 })();

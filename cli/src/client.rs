@@ -1,25 +1,13 @@
 //! The v1 API over HTTP. Transport failures and `{"error": …}` bodies become [`CliError`]s
 //! here and nowhere else, so every command maps them to the same exit codes.
 
-use crate::api::{Job, JobList, Submission};
+use crate::api::{CreateJob, ErrorBody, Job, JobList};
 use crate::error::CliError;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use shared_proto::{JobId, JobState};
 use std::time::Duration;
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
-}
 
 /// A client of one gateway.
 pub struct Client {
@@ -63,7 +51,7 @@ impl Client {
 
     /// `POST /v1/jobs`; `true` with the job when the server made a new one (`202`), `false`
     /// when the same clip was asked for before (`200`).
-    pub async fn submit(&self, submission: &Submission) -> Result<(Job, bool), CliError> {
+    pub async fn submit(&self, submission: &CreateJob) -> Result<(Job, bool), CliError> {
         let url = format!("{}/v1/jobs", self.server);
         let response = self.send(self.http.post(url).json(submission)).await?;
         let new = response.status() == StatusCode::ACCEPTED;
@@ -175,7 +163,7 @@ async fn ok(response: Response) -> Result<Response, CliError> {
         .then(|| serde_json::from_slice::<ErrorBody>(&body).ok())
         .flatten();
     Err(match parsed {
-        Some(ErrorBody { error }) => CliError::server(error.code, error.message),
+        Some(ErrorBody { error }) => CliError::server(error.code.as_str(), error.message),
         None => {
             let text = String::from_utf8_lossy(&body);
             let text: String = text.trim().chars().take(200).collect();

@@ -1,6 +1,6 @@
 //! The subcommands.
 
-use crate::api::{Job, Submission};
+use crate::api::{CreateJob, Job};
 use crate::args::{ClipArgs, Command, DownloadArgs, JobArgs, JobsArgs, PosterArgs};
 use crate::client::Client;
 use crate::download::{self, Saved};
@@ -68,7 +68,7 @@ async fn clip(
                 .to_owned(),
         ));
     }
-    let submission = Submission {
+    let submission = CreateJob {
         url: args.url,
         video_id: args.video_id,
         start: args.start,
@@ -79,7 +79,7 @@ async fn clip(
         poster_at: args.poster_at,
         callback_url: args.callback_url,
     };
-    submission.check().map_err(CliError::Usage)?;
+    submission.check().map_err(|e| CliError::Usage(e.message))?;
     hint.set(
         "the job may or may not have been accepted; the same `hopster clip` again finds the \
          same job",

@@ -60,9 +60,14 @@ pub struct JobView {
 
 impl JobView {
     pub fn new(mode: Mode) -> JobView {
+        JobView::drawn_to(mode, ProgressDrawTarget::stderr())
+    }
+
+    /// The same view drawing to `target` (the tests' is hidden).
+    fn drawn_to(mode: Mode, target: ProgressDrawTarget) -> JobView {
         JobView {
             mode,
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            multi: MultiProgress::with_draw_target(target),
             header: None,
             download: None,
             transcode: None,
@@ -213,6 +218,16 @@ impl DownloadView {
     /// Starts showing a download of `size` bytes into `to` (a path, or stdout) that already
     /// has `from` of them.
     pub fn start(mode: Mode, to: &str, size: u64, from: u64) -> DownloadView {
+        DownloadView::drawn_to(mode, to, size, from, ProgressDrawTarget::stderr())
+    }
+
+    fn drawn_to(
+        mode: Mode,
+        to: &str,
+        size: u64,
+        from: u64,
+        target: ProgressDrawTarget,
+    ) -> DownloadView {
         match mode {
             Mode::Silent => DownloadView { bar: None },
             Mode::Lines => {
@@ -225,7 +240,7 @@ impl DownloadView {
                 DownloadView { bar: None }
             }
             Mode::Bars => {
-                let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
+                let bar = ProgressBar::with_draw_target(Some(size), target)
                     .with_style(style(DOWNLOAD))
                     .with_prefix("save")
                     .with_position(from);
@@ -253,6 +268,127 @@ impl Drop for DownloadView {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.as_ref().filter(|bar| !bar.is_finished()) {
             bar.abandon();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_proto::{ErrorCode, JobSpec, Timecode};
+
+    fn job() -> JobStatus {
+        let spec = JobSpec::new("http://h/v.mp4", None, None, None).unwrap();
+        JobStatus::queued(spec, 1)
+    }
+
+    fn hidden(mode: Mode) -> JobView {
+        JobView::drawn_to(mode, ProgressDrawTarget::hidden())
+    }
+
+    fn state(bar: &Option<ProgressBar>) -> Option<(u64, Option<u64>, bool)> {
+        bar.as_ref()
+            .map(|b| (b.position(), b.length(), b.is_finished()))
+    }
+
+    #[test]
+    fn each_stage_gets_its_bar_as_the_job_reaches_it_and_finishes_with_it() {
+        let mut view = hidden(Mode::Bars);
+        let mut status = job();
+        view.update(&status);
+        assert!(view.header.is_some());
+        assert_eq!(state(&view.download), None, "not downloading yet");
+
+        status.advance(JobState::Downloading);
+        JobStatus::record_transfer(&mut status.progress.download, 250, Some(1000));
+        view.update(&status);
+        assert_eq!(state(&view.download), Some((250, Some(1000), false)));
+        assert_eq!(state(&view.transcode), None);
+
+        status.advance(JobState::Transcoding);
+        status.record_transcode(
+            Timecode::from_micros(1_500_000),
+            Timecode::from_micros(3_000_000),
+            Some(2.5),
+        );
+        view.update(&status);
+        // The download is done once the job moved on: its bar shows it all, finished.
+        assert_eq!(state(&view.download), Some((1000, Some(1000), true)));
+        assert_eq!(state(&view.transcode), Some((500, Some(PER_MILLE), false)));
+        assert_eq!(view.transcode.as_ref().unwrap().message(), "2.5x");
+
+        status.advance(JobState::Uploading);
+        JobStatus::record_transfer(&mut status.progress.upload, 10, None);
+        view.update(&status);
+        assert_eq!(
+            state(&view.transcode),
+            Some((PER_MILLE, Some(PER_MILLE), true))
+        );
+        // An upload of unknown size: a spinner with a count, no length.
+        assert_eq!(state(&view.upload), Some((10, None, false)));
+
+        status.advance(JobState::Completed);
+        view.update(&status);
+        assert_eq!(state(&view.upload), Some((10, Some(10), true)));
+        assert!(view.header.as_ref().unwrap().is_finished());
+    }
+
+    #[test]
+    fn a_failed_job_leaves_the_bars_it_touched_as_they_were() {
+        let mut view = hidden(Mode::Bars);
+        let mut status = job();
+        status.advance(JobState::Downloading);
+        JobStatus::record_transfer(&mut status.progress.download, 400, Some(1000));
+        status.progress.download.cached = true;
+        view.update(&status);
+        assert_eq!(view.download.as_ref().unwrap().message(), "cached");
+        status.fail(ErrorCode::SourceNotFound, "404");
+        view.update(&status);
+        // Abandoned where it stood, not filled up as if it had finished.
+        assert_eq!(state(&view.download), Some((400, Some(1000), true)));
+        assert_eq!(state(&view.transcode), None);
+        assert!(view.header.as_ref().unwrap().is_finished());
+    }
+
+    #[test]
+    fn lines_and_silent_modes_draw_no_bars() {
+        for mode in [Mode::Lines, Mode::Silent] {
+            let mut view = hidden(mode);
+            let mut status = job();
+            status.advance(JobState::Downloading);
+            JobStatus::record_transfer(&mut status.progress.download, 1, Some(2));
+            view.update(&status);
+            view.note("following by polling");
+            assert!(view.header.is_none() && view.download.is_none(), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn a_download_bar_starts_where_a_resumed_file_ends() {
+        let view = DownloadView::drawn_to(
+            Mode::Bars,
+            "clip.mp4",
+            1000,
+            300,
+            ProgressDrawTarget::hidden(),
+        );
+        let bar = view.bar.clone().expect("a bar");
+        assert_eq!((bar.position(), bar.length()), (300, Some(1000)));
+        view.set(700);
+        assert_eq!(bar.position(), 700);
+        view.finish();
+        assert!(bar.is_finished());
+        // Dropped unfinished (Ctrl-C): abandoned, not left ticking.
+        let view =
+            DownloadView::drawn_to(Mode::Bars, "clip.mp4", 10, 0, ProgressDrawTarget::hidden());
+        let bar = view.bar.clone().expect("a bar");
+        drop(view);
+        assert!(bar.is_finished());
+        for mode in [Mode::Lines, Mode::Silent] {
+            let view = DownloadView::drawn_to(mode, "-", 10, 5, ProgressDrawTarget::hidden());
+            assert!(view.bar.is_none());
+            view.set(6);
+            view.finish();
         }
     }
 }

@@ -2,7 +2,7 @@
 //! secrets kept out of logs and error bodies.
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
-use e2e::native::{env_from_settings, free_port, NativeStack};
+use e2e::native::{env_from_settings, NativeStack};
 use e2e::s3::S3Server;
 use e2e::source::SourceServer;
 use e2e::stack::{delete_topology, Options, Stack};
@@ -23,6 +23,7 @@ fn routes() -> Vec<(&'static str, String, &'static str, bool)> {
         ("GET", "/healthz".into(), "/healthz", true),
         ("GET", "/readyz".into(), "/readyz", true),
         ("GET", "/metrics".into(), "/metrics", true),
+        ("GET", "/v1/vocabulary".into(), "/v1/vocabulary", true),
         ("GET", "/ui".into(), "/ui", true),
         ("GET", "/ui/app.js".into(), "/ui/app.js", true),
         ("GET", "/ui/style.css".into(), "/ui/style.css", true),
@@ -251,14 +252,10 @@ async fn secrets_never_appear_in_logs_or_error_bodies() {
     settings.store.secret_access_key = Some(Secret::new(s3_secret));
     settings.gateway.secret_key = Some(Secret::new(server_secret));
     settings.auth.api_keys = vec![Secret::new(api_key)];
-    let port = free_port();
-    settings.gateway.bind = format!("127.0.0.1:{port}");
     let env = env_from_settings(&settings);
-    let stack = NativeStack::start(
-        port,
-        &["downloader-worker", "transcoder-worker"],
-        move |_| env.clone(),
-    )
+    let stack = NativeStack::start(&["downloader-worker", "transcoder-worker"], move |_| {
+        env.clone()
+    })
     .await;
     let api = &stack.api;
     let mut bodies = String::new();

@@ -4,7 +4,7 @@
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
 use e2e::compose::{init_hook_buckets, repo_root, Compose};
-use e2e::native::{free_port, NativeStack};
+use e2e::native::NativeStack;
 use e2e::s3::S3Server;
 use e2e::source::SourceServer;
 use e2e::stack::{delete_topology, queue_counts};
@@ -245,13 +245,12 @@ fn the_compose_file_agrees_with_the_code() {
 }
 
 /// The compose environment of `service`, rewritten for this machine: service host names to
-/// loopback, a random queue prefix (tests never share state) and a free gateway port.
+/// loopback and a random queue prefix (tests never share state).
 fn native_env(
     compose: &Compose,
     service: &str,
     s3_endpoint: &str,
     prefix: &str,
-    port: u16,
     source: &str,
 ) -> BTreeMap<String, String> {
     let mut shell = shell();
@@ -263,9 +262,8 @@ fn native_env(
             .replace("http://localstack:4566", s3_endpoint);
     }
     env.insert("HOPSTER__AMQP__PREFIX".into(), prefix.to_owned());
-    if service == "api-gateway" {
-        env.insert("HOPSTER__GATEWAY__BIND".into(), format!("127.0.0.1:{port}"));
-    } else {
+    // The gateway's bind is NativeStack's (port 0, then read from its log).
+    if service != "api-gateway" {
         // Each container has its own network namespace; processes on one machine do not.
         assert_eq!(
             env["HOPSTER__WORKER__HTTP_BIND"], "0.0.0.0:9090",
@@ -297,14 +295,13 @@ async fn native_stack(transcoders: usize) -> Native {
     )
     .await;
     let prefix = random_name("hopster-compose");
-    let port = free_port();
     let (endpoint, base, p) = (s3.endpoint.clone(), source.base_url.clone(), prefix.clone());
     let workers: Vec<&str> = ["downloader-worker"]
         .into_iter()
         .chain(std::iter::repeat_n("transcoder-worker", transcoders))
         .collect();
-    let mut stack = NativeStack::start(port, &workers, move |name| {
-        native_env(&compose, name, &endpoint, &p, port, &base)
+    let mut stack = NativeStack::start(&workers, move |name| {
+        native_env(&compose, name, &endpoint, &p, &base)
     })
     .await;
     stack.api.key = Some(API_KEY.to_owned());

@@ -118,3 +118,39 @@ async fn the_gateway_refuses_to_start_without_the_server_secret() {
         "{err}"
     );
 }
+
+/// What the gateway answers reads back as the contract's own types, and the lists it serves
+/// the web page are the contract's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answers_are_the_contract_s_types() {
+    let stack = gateway_only().await;
+    let (code, body) = stack.get_json("/v1/vocabulary").await;
+    assert_eq!(code, 200);
+    let served: shared_proto::api::Vocabulary = serde_json::from_value(body).expect("vocabulary");
+    assert_eq!(served, shared_proto::api::Vocabulary::new());
+    let url = format!("{}/sixty.mp4", stack.source.base_url);
+    let (code, job) = stack
+        .post("/v1/jobs", &json!({"url": url, "stop": "00:00:02"}))
+        .await;
+    assert_eq!(code, 202);
+    let job: shared_proto::JobView = serde_json::from_value(job).expect("a JobView");
+    let (code, list) = stack.get_json("/v1/jobs?limit=1").await;
+    assert_eq!(code, 200);
+    let list: shared_proto::JobList = serde_json::from_value(list).expect("a JobList");
+    assert_eq!(
+        list.jobs.first().map(|j| &j.status.id),
+        Some(&job.status.id)
+    );
+    let (code, error) = stack
+        .post("/v1/jobs", &json!({"url": url, "colour": "red"}))
+        .await;
+    assert_eq!(code, 400);
+    let error: shared_proto::ErrorBody = serde_json::from_value(error).expect("an ErrorBody");
+    assert_eq!(error.error.code, shared_proto::ErrorCode::InvalidRequest);
+    assert!(
+        error.error.message.contains("colour"),
+        "{}",
+        error.error.message
+    );
+    stack.stop().await;
+}

@@ -2,7 +2,7 @@
 //! `/healthz` and `/readyz`.
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
-use e2e::native::{env_from_settings, free_port, NativeStack};
+use e2e::native::{env_from_settings, NativeStack};
 use e2e::source::SourceServer;
 use e2e::stack::{Options, Stack};
 use e2e::TempDir;
@@ -135,7 +135,8 @@ async fn the_retention_sweep_deletes_old_outputs_and_sources_but_not_running_job
     for key in [&result, &poster, &source] {
         assert!(exists(&stack.store, key).await, "{key} stored");
     }
-    // A job still running, and an orphan result from a crash long ago.
+    // A job still running (a whole-video job of the same source, so it needs the staged
+    // source), and an orphan result from a crash long ago.
     let running = shared_proto::JobSpec::new(&url, None, None, None).expect("spec");
     let mut status = shared_proto::JobStatus::queued(running, 1);
     status.state = shared_proto::JobState::Transcoding;
@@ -165,12 +166,16 @@ async fn the_retention_sweep_deletes_old_outputs_and_sources_but_not_running_job
         .expect("sweep");
     assert_eq!(
         (swept.jobs, swept.results, swept.sources),
-        (1, 1, 1),
+        (1, 1, 0),
         "{swept:?}"
     );
-    for key in [&result, &poster, &source, orphan] {
+    for key in [&result, &poster, orphan] {
         assert!(!exists(&stack.store, key).await, "{key} deleted");
     }
+    assert!(
+        exists(&stack.store, &source).await,
+        "the staged source a running job refers to stays"
+    );
     assert!(stack
         .store
         .status(&done_id(&id))
@@ -188,6 +193,17 @@ async fn the_retention_sweep_deletes_old_outputs_and_sources_but_not_running_job
     );
     let (code, _) = stack.get_json(&format!("/v1/jobs/{id}/video")).await;
     assert_eq!(code, 404, "an expired result is gone, not an error");
+    // Once that job has ended, its source goes with the next sweep.
+    status.state = shared_proto::JobState::Failed;
+    status.updated_at_ms = 1;
+    stack.store.put_status(&status).await.expect("put");
+    let swept = stack
+        .store
+        .sweep(Duration::from_millis(10))
+        .await
+        .expect("sweep");
+    assert_eq!((swept.jobs, swept.sources), (1, 1), "{swept:?}");
+    assert!(!exists(&stack.store, &source).await, "{source} deleted");
     stack.stop().await;
 }
 
@@ -281,33 +297,25 @@ async fn every_service_serves_metrics_health_and_readiness() {
     std::fs::copy(e2e::media::sixty_second_video(), media.0.join("sixty.mp4")).expect("media");
     let source = SourceServer::start(media.0.clone());
     let fs = TempDir::new("hopster-store");
-    let mut settings = e2e::stack::settings(Backend::Fs, &source.base_url, None, &fs.0);
+    let settings = e2e::stack::settings(Backend::Fs, &source.base_url, None, &fs.0);
     // The services declare the topology; it goes when the test ends, passed or failed.
     let _topology = e2e::stack::RemoveOnDrop::new(&settings.amqp.url, &settings.amqp.prefix);
-    let port = free_port();
-    settings.gateway.bind = format!("127.0.0.1:{port}");
-    let ops: BTreeMap<&str, u16> = [
-        ("downloader-worker", free_port()),
-        ("transcoder-worker", free_port()),
-    ]
-    .into();
+    // The workers pick their own ops ports (port 0) and log them: a port chosen here in
+    // advance could be taken by another test's listener before the worker binds it.
     let env = env_from_settings(&settings);
-    let ops_for_env = ops.clone();
-    let stack = NativeStack::start(
-        port,
-        &["downloader-worker", "transcoder-worker"],
-        move |name| {
-            let mut env = env.clone();
-            if let Some(p) = ops_for_env.get(name) {
-                env.insert(
-                    "HOPSTER__WORKER__HTTP_BIND".into(),
-                    format!("127.0.0.1:{p}"),
-                );
-            }
-            env
-        },
-    )
+    let mut stack = NativeStack::start(&["downloader-worker", "transcoder-worker"], move |_| {
+        let mut env = env.clone();
+        env.insert("HOPSTER__WORKER__HTTP_BIND".into(), "127.0.0.1:0".into());
+        env
+    })
     .await;
+    let mut ops = BTreeMap::new();
+    for name in ["downloader-worker", "transcoder-worker"] {
+        let p = stack
+            .logged_port(name, "operations endpoints on port ")
+            .await;
+        ops.insert(name, p);
+    }
     let url = format!("{}/sixty.mp4", source.base_url);
     let (_, ok) = stack
         .api
@@ -332,7 +340,7 @@ async fn every_service_serves_metrics_health_and_readiness() {
     }
     let http = reqwest::Client::new();
     let mut pages = BTreeMap::new();
-    for (name, p) in [("api-gateway", port)].into_iter().chain(ops.clone()) {
+    for (name, p) in [("api-gateway", stack.port)].into_iter().chain(ops.clone()) {
         assert_eq!(scrape(&http, p, "/healthz").await.0, 200, "{name}");
         let (code, ready) = scrape(&http, p, "/readyz").await;
         assert_eq!(code, 200, "{name}: {ready}");

@@ -451,6 +451,73 @@ async fn drive(
     b.viewport(1280, 900).await?;
     eprintln!("[ui] screenshots taken");
 
+    // A smart-cut clip (its edges encoded, its middle the source's own packets) plays to the
+    // end in the browser's <video>: the join is clean for a real player too.
+    let known: Vec<String> = b
+        .js(
+            "return [...document.querySelectorAll('#jobs li.job')].map((r) => r.dataset.id);",
+            vec![],
+        )
+        .await?;
+    let submitted: serde_json::Value = b
+        .js_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/jobs', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},
+               body: JSON.stringify({{url: {source:?}, start: '00:00:01.5', stop: '00:00:06.3',
+                                      accuracy: 'smart'}})}})
+               .then((r) => r.json()).then(done, (e) => done({{error: String(e)}}));"
+        ))
+        .await?;
+    let smart_id = submitted["id"]
+        .as_str()
+        .context("the smart job's id")?
+        .to_owned();
+    ensure!(!known.contains(&smart_id), "the smart job is new");
+    let mut states = Vec::new();
+    wait_for_completed(b, &smart_id, &mut states).await?;
+    let method: Option<String> = b
+        .js_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/jobs/{smart_id}').then((r) => r.json())
+               .then((j) => done(j.result && j.result.method), () => done(null));"
+        ))
+        .await?;
+    ensure!(
+        method.as_deref() == Some("smart"),
+        "the job was made by {method:?}, not smart"
+    );
+    let ended: serde_json::Value = b
+        .js_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             const v = document.createElement('video');
+             v.muted = true;
+             v.addEventListener('ended', () => done({{ended: true, at: v.currentTime, of: v.duration}}));
+             v.addEventListener('error', () => done({{error: v.error && v.error.code}}));
+             v.src = '/v1/jobs/{smart_id}/video';
+             document.body.append(v);
+             v.playbackRate = 4;
+             v.play().catch((e) => done({{error: String(e)}}));"
+        ))
+        .await?;
+    ensure!(
+        ended["ended"] == json!(true),
+        "the smart clip did not play to its end: {ended}"
+    );
+    let (at, of) = (
+        ended["at"].as_f64().unwrap_or(0.0),
+        ended["of"].as_f64().unwrap_or(0.0),
+    );
+    ensure!(
+        (of - 4.8).abs() < 0.1 && at >= of - 0.1,
+        "played to {at} of {of} s"
+    );
+    b.js::<()>(
+        "document.querySelectorAll('body > video').forEach((v) => v.remove());",
+        vec![],
+    )
+    .await?;
+    eprintln!("[ui] smart clip played to its end ({at:.2} of {of:.2} s)");
+
     // API keys, against a second gateway that has them: a 401 asks for a key, a wrong key is
     // refused, the right one goes out as a Bearer header and, on the video URLs (which cannot
     // send headers), as ?key=; it survives a reload.
@@ -550,10 +617,14 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
     }
     std::fs::create_dir_all(&artifacts).expect("creating target/ui-artifacts");
 
-    let stack = Stack::spawn(Options {
-        backend: Backend::Fs,
-        workers: true,
-    })
+    // The whole-video job the page cancels must be encoded (a long job), not remuxed as it is.
+    let stack = Stack::spawn_with(
+        Options {
+            backend: Backend::Fs,
+            workers: true,
+        },
+        |s| s.transcoder.passthrough = false,
+    )
     .await;
     let keyed = Stack::spawn_with(
         Options {

@@ -67,6 +67,8 @@ pub enum ErrorCode {
     /// ffmpeg or ffprobe went over its memory cap (`[transcoder] max_memory_mib`) or its
     /// CPU-time cap on this source.
     ResourceLimit,
+    /// The source is a live HLS playlist (no `EXT-X-ENDLIST`): only finished streams are cut.
+    LiveSource,
     /// Too many submissions or event streams from this client; retry after `Retry-After`.
     RateLimited,
     /// The store failed repeatedly (transient errors exhausted their retries).
@@ -79,7 +81,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::MissingSource,
@@ -109,6 +111,7 @@ impl ErrorCode {
         ErrorCode::SourceDimensions,
         ErrorCode::SourceStreams,
         ErrorCode::ResourceLimit,
+        ErrorCode::LiveSource,
         ErrorCode::RateLimited,
         ErrorCode::StoreUnavailable,
         ErrorCode::BrokerUnavailable,
@@ -146,6 +149,7 @@ impl ErrorCode {
             ErrorCode::SourceDimensions => "source_dimensions",
             ErrorCode::SourceStreams => "source_streams",
             ErrorCode::ResourceLimit => "resource_limit",
+            ErrorCode::LiveSource => "live_source",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::BrokerUnavailable => "broker_unavailable",

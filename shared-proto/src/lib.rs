@@ -15,10 +15,10 @@ pub mod status;
 pub mod timecode;
 pub mod topology;
 
-pub use api::JobView;
+pub use api::{CreateJob, ErrorBody, JobList, JobView};
 pub use error::ErrorCode;
-pub use messages::{DownloadJob, JobMessage, NotifyJob, TranscodeJob, MESSAGE_VERSION};
+pub use messages::{DownloadJob, HlsSource, JobMessage, NotifyJob, TranscodeJob, MESSAGE_VERSION};
 pub use spec::{Accuracy, JobId, JobSpec, Profile, SpecError};
-pub use status::{JobFailure, JobResult, JobState, JobStatus, NotifyAttempt};
+pub use status::{JobFailure, JobResult, JobState, JobStatus, Method, NotifyAttempt, Timeline};
 pub use timecode::Timecode;
 pub use topology::Topology;

@@ -21,7 +21,7 @@ pub struct TimecodeError {
 impl Timecode {
     pub const ZERO: Timecode = Timecode(0);
 
-    pub fn from_micros(micros: u64) -> Self {
+    pub const fn from_micros(micros: u64) -> Self {
         Timecode(micros)
     }
 

@@ -1,33 +1,33 @@
 //! Reading request bodies and query strings ourselves, so every malformed input gets a clear
-//! error naming what was wrong instead of a framework default.
+//! error naming what was wrong instead of a framework default. The bodies' shapes and their
+//! parsing are the contract's (`shared_proto::api`).
 
 use actix_web::web;
 use futures::StreamExt;
-use serde_json::{Map, Value};
+use shared_proto::api::{parse_body, Body, BodyError};
 
-mod json;
-pub use json::{object, only_fields, string_field, InputError};
-
-/// Reads at most `max` bytes and parses them as a JSON object.
-pub async fn json_object(
-    mut payload: web::Payload,
-    max: usize,
-) -> Result<Map<String, Value>, InputError> {
+/// Reads at most `max` bytes and parses them as `T`.
+pub async fn read<T: Body>(mut payload: web::Payload, max: usize) -> Result<T, BodyError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| InputError::NotJson(e.to_string()))?;
+        let chunk = chunk.map_err(|e| {
+            BodyError::new(
+                shared_proto::ErrorCode::InvalidJson,
+                format!("the body could not be read: {e}"),
+            )
+        })?;
         if body.len() + chunk.len() > max {
-            return Err(InputError::TooLarge(max));
+            return Err(BodyError::too_large(max));
         }
         body.extend_from_slice(&chunk);
     }
-    object(&body)
+    parse_body(&body)
 }
 
 /// One query parameter, decoded.
-pub fn query_param(query: &str, name: &str) -> Result<Option<String>, InputError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-        .map_err(|e| InputError::BadQuery(e.to_string()))?;
+pub fn query_param(query: &str, name: &str) -> Result<Option<String>, BodyError> {
+    let pairs =
+        web::Query::<Vec<(String, String)>>::from_query(query).map_err(BodyError::bad_query)?;
     Ok(pairs
         .into_inner()
         .into_iter()

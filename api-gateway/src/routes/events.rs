@@ -96,11 +96,11 @@ impl Follow {
            ("key" = Option<String>, Query, description = "The API key, for `EventSource`, which cannot send headers")),
     responses(
         (status = 200, description = "`text/event-stream` of the job's status changes", content_type = "text/event-stream"),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 404, description = "`unknown_job`", body = crate::schemas::ErrorBody),
-        (status = 429, description = "`rate_limited`: this client holds `limits.max_event_streams_per_client` streams, or the gateway `limits.max_event_streams`", body = crate::schemas::ErrorBody,
+        (status = 401, description = "`unauthorized`", body = shared_proto::api::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = shared_proto::api::ErrorBody),
+        (status = 429, description = "`rate_limited`: this client holds `limits.max_event_streams_per_client` streams, or the gateway `limits.max_event_streams`", body = shared_proto::api::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds after which to try again"))),
-        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = shared_proto::api::ErrorBody),
     ))]
 pub(crate) async fn stream(
     state: web::Data<AppState>,

@@ -11,15 +11,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The process answers.
 #[utoipa::path(get, path = "/healthz", tag = "meta",
-    responses((status = 200, description = "Alive", body = crate::schemas::Health)))]
+    responses((status = 200, description = "Alive", body = shared_proto::api::Health)))]
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(shared_proto::api::Health {
+        status: "ok".to_owned(),
+    })
 }
 
 /// The broker connection is up and the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "meta",
-    responses((status = 200, description = "Broker and store reachable", body = crate::schemas::Readiness),
-              (status = 503, description = "Broker or store unreachable: which", body = crate::schemas::Readiness)))]
+    responses((status = 200, description = "Broker and store reachable", body = shared_proto::api::Readiness),
+              (status = 503, description = "Broker or store unreachable: which", body = shared_proto::api::Readiness)))]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     hopster_common::ops::readiness_response(
         hopster_common::ops::readiness(&state.broker, &state.store).await,

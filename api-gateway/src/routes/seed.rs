@@ -2,15 +2,16 @@
 //! error codes, without the seed's defects (unknown names are errors, names are parsed and
 //! looked up, never joined into a path, and failures are reported).
 
-use super::body::{self, InputError};
+use super::body;
 use crate::error::ApiError;
 use crate::jobs;
 use crate::range;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use shared_proto::api::{BodyError, Schedule, SeedErrorBody, SeedProgress, VideoFile, Welcome};
 use shared_proto::naming::{parse_seed_name, seed_name};
-use shared_proto::spec::{parse_bound, url_for_video_id};
+use shared_proto::spec::url_for_video_id;
 use shared_proto::{ErrorCode, JobSpec, JobState, JobStatus};
 
 /// The seed's numeric codes, plus 400 (job failed) and 500 (service unavailable), which the
@@ -61,9 +62,7 @@ impl ResponseError for SeedError {
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
-        response.json(serde_json::json!({
-            "error": { "message": self.message, "code": self.code }
-        }))
+        response.json(SeedErrorBody::new(self.code, self.message.as_str()))
     }
 }
 
@@ -92,56 +91,42 @@ impl From<ApiError> for SeedError {
     }
 }
 
-impl From<InputError> for SeedError {
-    fn from(e: InputError) -> Self {
-        match e {
-            InputError::WrongType { ref field, .. } if field == "start" || field == "stop" => {
-                seed_error(BAD_TIME, e.to_string())
-            }
-            InputError::WrongType { ref field, .. } if field == "video_id" => {
-                seed_error(NO_VIDEO, e.to_string())
-            }
-            other => seed_error(BAD_INPUT, other.to_string()),
-        }
+impl From<BodyError> for SeedError {
+    fn from(e: BodyError) -> Self {
+        SeedError::from(ApiError::from(e))
     }
 }
 
 /// The seed's welcome.
 #[utoipa::path(get, path = "/", tag = "seed",
-    responses((status = 200, description = "Welcome", body = crate::schemas::Message)))]
+    responses((status = 200, description = "Welcome", body = Welcome)))]
 pub(crate) async fn welcome() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "message": "Welcome to Hopster's Video Downloading Service!"
-    }))
+    HttpResponse::Ok().json(Welcome {
+        message: "Welcome to Hopster's Video Downloading Service!".to_owned(),
+    })
 }
 
 /// `POST /schedule {"video_id", "start"?, "stop"?}` → `{"video_file": NAME}`.
-#[utoipa::path(post, path = "/schedule", tag = "seed", request_body = crate::schemas::Schedule,
+#[utoipa::path(post, path = "/schedule", tag = "seed", request_body = Schedule,
     responses(
-        (status = 200, description = "Scheduled (or already scheduled)", body = crate::schemas::VideoFile),
-        (status = 400, description = "Codes 100, 200, 300", body = crate::schemas::SeedErrorBody),
-        (status = 401, description = "Code 401", body = crate::schemas::SeedErrorBody),
-        (status = 429, description = "Code 429: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again", body = crate::schemas::SeedErrorBody,
+        (status = 200, description = "Scheduled (or already scheduled)", body = VideoFile),
+        (status = 400, description = "Codes 100, 200, 300", body = SeedErrorBody),
+        (status = 401, description = "Code 401", body = SeedErrorBody),
+        (status = 429, description = "Code 429: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again", body = SeedErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a submission is accepted again"))),
-        (status = 503, description = "Code 500", body = crate::schemas::SeedErrorBody),
+        (status = 503, description = "Code 500", body = SeedErrorBody),
     ))]
 pub(crate) async fn schedule(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, SeedError> {
-    let obj = body::json_object(payload, state.max_body_bytes).await?;
-    let video_id = body::string_field(&obj, "video_id")?
-        .ok_or_else(|| seed_error(NO_VIDEO, "`video_id` is missing"))?;
-    let start = parse_bound("start", body::string_field(&obj, "start")?.as_deref())
-        .map_err(ApiError::from)?;
-    let stop = parse_bound("stop", body::string_field(&obj, "stop")?.as_deref())
-        .map_err(ApiError::from)?;
-    let url = url_for_video_id(&state.video_url_template, &video_id).map_err(ApiError::from)?;
-    let spec = JobSpec::new(&url, Some(video_id.clone()), start, stop).map_err(ApiError::from)?;
+    let body: Schedule = body::read(payload, state.max_body_bytes).await?;
+    let spec = body.to_spec(&state.video_url_template)?;
     jobs::submit(&state, spec, &crate::limits::Client::of(&req)).await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "video_file": seed_name(&video_id, start, stop) })))
+    Ok(HttpResponse::Ok().json(VideoFile {
+        video_file: seed_name(&body.video_id, body.start, body.stop),
+    }))
 }
 
 /// Finds the job a seed name stands for. Malformed and unknown names get the same answer, so
@@ -186,10 +171,10 @@ fn failure(status: &JobStatus) -> SeedError {
 #[utoipa::path(get, path = "/progress", tag = "seed",
     params(("reference" = String, Query, pattern = r"^[A-Za-z0-9_-]{1,128}_from_([0-9]{12}|start)_till_([0-9]{12}|end)\.mp4$", description = "The seed name from /schedule")),
     responses(
-        (status = 200, description = "Whether the video is ready", body = crate::schemas::SeedProgress),
-        (status = 400, description = "Codes 100, 200, 400", body = crate::schemas::SeedErrorBody),
-        (status = 401, description = "Code 401", body = crate::schemas::SeedErrorBody),
-        (status = 503, description = "Code 500", body = crate::schemas::SeedErrorBody),
+        (status = 200, description = "Whether the video is ready", body = SeedProgress),
+        (status = 400, description = "Codes 100, 200, 400", body = SeedErrorBody),
+        (status = 401, description = "Code 401", body = SeedErrorBody),
+        (status = 503, description = "Code 500", body = SeedErrorBody),
     ))]
 pub(crate) async fn progress(
     state: web::Data<AppState>,
@@ -200,10 +185,10 @@ pub(crate) async fn progress(
     if status.state == JobState::Failed {
         return Err(failure(&status));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "is_finished": status.state == JobState::Completed,
-        "state": status.state,
-    })))
+    Ok(HttpResponse::Ok().json(SeedProgress {
+        is_finished: status.state == JobState::Completed,
+        state: status.state,
+    }))
 }
 
 /// `GET /download?video_file=NAME` → the mp4.
@@ -213,9 +198,9 @@ pub(crate) async fn progress(
         (status = 200, description = "The mp4", body = crate::schemas::Bytes, content_type = "video/mp4"),
         (status = 206, description = "The requested range", body = crate::schemas::Bytes, content_type = "video/mp4"),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 400, description = "Codes 100, 200, 400", body = crate::schemas::SeedErrorBody),
-        (status = 401, description = "Code 401", body = crate::schemas::SeedErrorBody),
-        (status = 503, description = "Code 500", body = crate::schemas::SeedErrorBody),
+        (status = 400, description = "Codes 100, 200, 400", body = SeedErrorBody),
+        (status = 401, description = "Code 401", body = SeedErrorBody),
+        (status = 503, description = "Code 500", body = SeedErrorBody),
     ))]
 pub(crate) async fn download(
     state: web::Data<AppState>,

@@ -111,13 +111,23 @@ mod tests {
         }
     }
 
-    /// Until the page reads its words from the gateway, every error code needs one here.
+    /// The page takes its lists from `/v1/vocabulary` and keeps no copy of them.
     #[test]
-    fn the_page_has_words_for_every_error_code() {
-        for code in shared_proto::ErrorCode::ALL {
+    fn the_page_keeps_no_copy_of_the_contract_s_lists() {
+        assert!(APP_JS.contains("fetch('/v1/vocabulary'"));
+        let vocabulary = shared_proto::api::Vocabulary::new();
+        for e in &vocabulary.errors {
             assert!(
-                APP_JS.contains(&format!("\n    {}: '", code.as_str())),
-                "ERROR_WORDS in app.js has no words for `{code}`"
+                !APP_JS.contains(&e.words),
+                "app.js copies the words of `{}`",
+                e.code
+            );
+        }
+        for p in &vocabulary.profiles {
+            assert!(
+                !APP_JS.contains(&p.words),
+                "app.js copies the words of {:?}",
+                p.name
             );
         }
     }

@@ -1,6 +1,6 @@
 //! The v1 jobs API.
 
-use super::body::{self, InputError};
+use super::body;
 use crate::error::ApiError;
 use crate::jobs::{self, Submitted};
 use crate::range;
@@ -8,8 +8,8 @@ use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use object_store::ObjectStoreExt;
-use shared_proto::spec::{parse_bound, url_for_video_id};
-use shared_proto::{Accuracy, ErrorCode, JobSpec, JobState, JobStatus, JobView, Profile};
+use shared_proto::api::{BodyError, RejectedUrl};
+use shared_proto::{CreateJob, ErrorCode, JobList, JobState, JobStatus, JobView, Profile};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/jobs", web::post().to(create))
@@ -19,88 +19,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/jobs/{id}/video", web::get().to(video))
         .route("/v1/jobs/{id}/poster", web::get().to(poster))
         .route("/v1/jobs/{id}/hls/{segment}", web::get().to(segment))
-        .route("/v1/jobs/{id}/events", web::get().to(super::events::stream));
+        .route("/v1/jobs/{id}/events", web::get().to(super::events::stream))
+        .route("/v1/vocabulary", web::get().to(vocabulary));
 }
 
-impl From<InputError> for ApiError {
-    fn from(e: InputError) -> Self {
-        let code = match e {
-            InputError::TooLarge(_) => ErrorCode::BodyTooLarge,
-            InputError::NotJson(_) | InputError::NotAnObject => ErrorCode::InvalidJson,
-            InputError::WrongType { .. }
-            | InputError::UnknownField(_)
-            | InputError::BadQuery(_) => ErrorCode::InvalidRequest,
-        };
-        ApiError::new(code, e.to_string())
-    }
+/// `GET /v1/vocabulary`: the profiles, accuracies, job states and error codes, with words for
+/// people. The web page takes its lists from here. Public: the page needs it before a key.
+#[utoipa::path(get, path = "/v1/vocabulary", tag = "v1",
+    responses((status = 200, description = "The lists", body = shared_proto::api::Vocabulary)))]
+pub(crate) async fn vocabulary() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "max-age=300"))
+        .json(shared_proto::api::Vocabulary::new())
 }
 
 /// `POST /v1/jobs` `{"url" | "video_id", "start"?, "stop"?}` → `202` with the new job, or
 /// `200` with the existing one when the same clip was asked for before.
-#[utoipa::path(post, path = "/v1/jobs", tag = "v1", request_body = crate::schemas::CreateJob,
+#[utoipa::path(post, path = "/v1/jobs", tag = "v1", request_body = shared_proto::api::CreateJobSchema,
     responses(
         (status = 202, description = "A new job, queued", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
         (status = 200, description = "The same clip was asked for before: that job", body = JobView,
             headers(("Location" = String, description = "The job's URL"))),
-        (status = 400, description = "`invalid_json`, `invalid_request`, `missing_source`, `invalid_url`, `invalid_video_id`, `invalid_timecode`, `invalid_clip_range`, `clip_too_long`, `source_forbidden`", body = crate::schemas::ErrorBody),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 413, description = "`body_too_large`", body = crate::schemas::ErrorBody),
-        (status = 429, description = "`rate_limited`: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again (a repeat of an existing job is still answered)", body = crate::schemas::ErrorBody,
+        (status = 400, description = "`invalid_json`, `invalid_request`, `missing_source`, `invalid_url`, `invalid_video_id`, `invalid_timecode`, `invalid_clip_range`, `clip_too_long`, `source_forbidden`", body = shared_proto::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = shared_proto::ErrorBody),
+        (status = 413, description = "`body_too_large`", body = shared_proto::ErrorBody),
+        (status = 429, description = "`rate_limited`: more than `limits.submissions_per_minute` new jobs from this client; `Retry-After` says when to try again (a repeat of an existing job is still answered)", body = shared_proto::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until a submission is accepted again"))),
-        (status = 503, description = "`broker_unavailable`, `store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 503, description = "`broker_unavailable`, `store_unavailable`", body = shared_proto::ErrorBody),
     ))]
 pub(crate) async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let obj = body::json_object(payload, state.max_body_bytes).await?;
-    body::only_fields(
-        &obj,
-        &[
-            "url",
-            "video_id",
-            "start",
-            "stop",
-            "accuracy",
-            "profile",
-            "max_height",
-            "poster_at",
-            "callback_url",
-        ],
-    )?;
-    let accuracy = match body::string_field(&obj, "accuracy")?.as_deref() {
-        None | Some("frame") => Accuracy::Frame,
-        Some("keyframe") => Accuracy::Keyframe,
-        Some(other) => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "`accuracy` must be `frame` or `keyframe`, not `{}`",
-                    other.chars().take(40).collect::<String>()
-                ),
-            ))
-        }
-    };
-    let url = body::string_field(&obj, "url")?;
-    let video_id = body::string_field(&obj, "video_id")?;
-    let start = parse_bound("start", body::string_field(&obj, "start")?.as_deref())?;
-    let stop = parse_bound("stop", body::string_field(&obj, "stop")?.as_deref())?;
-    let url = match (url, &video_id) {
-        (Some(url), None) => url,
-        (None, Some(id)) => url_for_video_id(&state.video_url_template, id)?,
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::MissingSource,
-                "give exactly one of `url` and `video_id`",
-            ))
-        }
-    };
-    let mut spec = JobSpec::new(&url, video_id, start, stop)
-        .map_err(|e| jobs::refuse_unacceptable(&state, "the source", &url, e.into()))?;
-    spec.accuracy = accuracy;
-    output_options(&state, &obj, &mut spec)?;
+    let body: CreateJob = body::read(payload, state.max_body_bytes).await?;
+    let spec = body
+        .into_spec(&state.video_url_template)
+        .map_err(|e| refused(&state, e))?;
     let client = crate::limits::Client::of(&req);
     let (status, submitted) = jobs::submit(&state, spec, &client).await?;
     let view = JobView::from(status);
@@ -113,78 +69,19 @@ pub(crate) async fn create(
         .json(view))
 }
 
-/// Reads `profile`, `max_height`, `poster_at` and `callback_url` into the spec, refusing
-/// combinations that cannot be made.
-fn output_options(
-    state: &AppState,
-    obj: &serde_json::Map<String, serde_json::Value>,
-    spec: &mut JobSpec,
-) -> Result<(), ApiError> {
-    let invalid = |message: String| ApiError::new(ErrorCode::InvalidRequest, message);
-    if let Some(text) = body::string_field(obj, "profile")? {
-        spec.profile = Profile::parse(&text).ok_or_else(|| {
-            invalid(format!(
-                "`profile` must be one of mp4, webm, audio, mp3, hls, not `{}`",
-                text.chars().take(40).collect::<String>()
-            ))
-        })?;
-    }
-    match obj.get("max_height") {
-        None | Some(serde_json::Value::Null) => {}
-        Some(value) => {
-            let height = value
-                .as_u64()
-                .filter(|h| (16..=4320).contains(h))
-                .ok_or_else(|| {
-                    invalid("`max_height` must be a whole number from 16 to 4320".into())
-                })?;
-            if !spec.profile.has_video() {
-                return Err(invalid(format!(
-                    "`max_height` scales video; the `{}` profile has none",
-                    spec.profile.as_str()
-                )));
-            }
-            spec.max_height = Some(height as u32);
+/// A refused body's answer: `source_forbidden` when a refused URL still names an internal
+/// address, however it is spelled.
+fn refused(state: &AppState, e: BodyError) -> ApiError {
+    match e.rejected_url.clone() {
+        Some(RejectedUrl { field, text }) => {
+            let what = match field {
+                "url" => "the source".to_owned(),
+                other => format!("`{other}`"),
+            };
+            jobs::refuse_unacceptable(state, &what, &text, e.into())
         }
+        None => e.into(),
     }
-    spec.poster_at = parse_bound(
-        "poster_at",
-        body::string_field(obj, "poster_at")?.as_deref(),
-    )?;
-    if spec.poster_at.is_some() && !spec.profile.has_video() {
-        return Err(invalid(format!(
-            "`poster_at` places the poster; the `{}` profile has no video and no poster",
-            spec.profile.as_str()
-        )));
-    }
-    if let (Some(at), Some(length)) = (spec.poster_at, spec.clip_length()) {
-        if at >= length {
-            return Err(ApiError::new(
-                ErrorCode::InvalidClipRange,
-                format!("`poster_at` ({at}) must be inside the clip, which is {length} long"),
-            ));
-        }
-    }
-    if spec.accuracy == Accuracy::Keyframe
-        && (spec.profile != Profile::Mp4 || spec.max_height.is_some())
-    {
-        return Err(invalid(
-            "`accuracy: keyframe` copies the streams as they are: it works only with the mp4 \
-             profile and without `max_height`"
-                .into(),
-        ));
-    }
-    if let Some(url) = body::string_field(obj, "callback_url")? {
-        let url = shared_proto::spec::normalize_url(&url).map_err(|_| {
-            let invalid = ApiError::new(
-                ErrorCode::InvalidUrl,
-                "`callback_url` must be an absolute http or https URL without credentials",
-            );
-            jobs::refuse_unacceptable(state, "`callback_url`", &url, invalid)
-        })?;
-        spec.callback_url = Some(url);
-    }
-    Ok(())
 }
 
 /// Largest and default page of `GET /v1/jobs`.
@@ -198,10 +95,10 @@ const DEFAULT_LIST: usize = 20;
            ("state" = Option<JobState>, Query, description = "Only jobs in this state"),
            ("cursor" = Option<String>, Query, pattern = r"^index/[0-9a-f]{1,16}-[0-9a-f]{32}$", description = "`next_cursor` of the previous page")),
     responses(
-        (status = 200, description = "Jobs, newest first", body = crate::schemas::JobList),
-        (status = 400, description = "`invalid_request`", body = crate::schemas::ErrorBody),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 200, description = "Jobs, newest first", body = JobList),
+        (status = 400, description = "`invalid_request`", body = shared_proto::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = shared_proto::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = shared_proto::ErrorBody),
     ))]
 pub(crate) async fn list(
     state: web::Data<AppState>,
@@ -245,8 +142,10 @@ pub(crate) async fn list(
             wanted.is_none_or(|w| s.state == w)
         })
         .await?;
-    let jobs: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs, "next_cursor": next })))
+    Ok(HttpResponse::Ok().json(JobList {
+        jobs: jobs.into_iter().map(JobView::from).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// `GET /v1/jobs/{id}`.
@@ -254,9 +153,9 @@ pub(crate) async fn list(
     params(("id" = shared_proto::JobId, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job: state, progress, result or error", body = JobView),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 404, description = "`unknown_job`", body = crate::schemas::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = shared_proto::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = shared_proto::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = shared_proto::ErrorBody),
     ))]
 pub(crate) async fn show(
     state: web::Data<AppState>,
@@ -273,10 +172,10 @@ pub(crate) async fn show(
     params(("id" = shared_proto::JobId, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job, now cancelled (also when it already was)", body = JobView),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 404, description = "`unknown_job`", body = crate::schemas::ErrorBody),
-        (status = 409, description = "`job_finished`: it already completed or failed", body = crate::schemas::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = shared_proto::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = shared_proto::ErrorBody),
+        (status = 409, description = "`job_finished`: it already completed or failed", body = shared_proto::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = shared_proto::ErrorBody),
     ))]
 pub(crate) async fn cancel(
     state: web::Data<AppState>,
@@ -322,10 +221,10 @@ pub(crate) async fn cancel(
         (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`",
             headers(("Location" = String, description = "The presigned URL"))),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 404, description = "`unknown_job`", body = crate::schemas::ErrorBody),
-        (status = 409, description = "`not_ready`, `job_failed`", body = crate::schemas::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = shared_proto::ErrorBody),
+        (status = 404, description = "`unknown_job`", body = shared_proto::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = shared_proto::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = shared_proto::ErrorBody),
     ))]
 pub(crate) async fn video(
     state: web::Data<AppState>,
@@ -358,10 +257,10 @@ pub(crate) async fn video(
         (status = 302, description = "`?redirect=1`: the presigned URL is in `Location`",
             headers(("Location" = String, description = "The presigned URL"))),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 404, description = "`unknown_job`, `no_poster` (audio profiles)", body = crate::schemas::ErrorBody),
-        (status = 409, description = "`not_ready`, `job_failed`", body = crate::schemas::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = shared_proto::ErrorBody),
+        (status = 404, description = "`unknown_job`, `no_poster` (audio profiles)", body = shared_proto::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = shared_proto::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = shared_proto::ErrorBody),
     ))]
 pub(crate) async fn poster(
     state: web::Data<AppState>,
@@ -401,10 +300,10 @@ pub(crate) async fn poster(
         (status = 200, description = "The segment", body = crate::schemas::Bytes, content_type = "video/mp2t"),
         (status = 206, description = "The requested range", body = crate::schemas::Bytes, content_type = "video/mp2t"),
         (status = 416, description = "The range starts past the end (`Content-Range: bytes */SIZE`)"),
-        (status = 401, description = "`unauthorized`", body = crate::schemas::ErrorBody),
-        (status = 404, description = "`unknown_job`, `unknown_route` (no such segment)", body = crate::schemas::ErrorBody),
-        (status = 409, description = "`not_ready`, `job_failed`", body = crate::schemas::ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = crate::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`", body = shared_proto::ErrorBody),
+        (status = 404, description = "`unknown_job`, `unknown_route` (no such segment)", body = shared_proto::ErrorBody),
+        (status = 409, description = "`not_ready`, `job_failed`", body = shared_proto::ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = shared_proto::ErrorBody),
     ))]
 pub(crate) async fn segment(
     state: web::Data<AppState>,
