@@ -44,10 +44,77 @@ pub fn system_lookup() -> Lookup {
     })
 }
 
+/// Which addresses may be fetched: public ones, plus every internal one when private networks
+/// are allowed (`sources.allow_private_networks`), plus the exact internal `ip:port`s the
+/// operator trusts (`sources.trusted_addresses`, such as an internal catalogue server).
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    pub allow_private: bool,
+    pub trusted: Arc<[SocketAddr]>,
+}
+
+impl Policy {
+    /// The policy of `[sources]`.
+    pub fn of(sources: &crate::settings::SourceSettings) -> Policy {
+        Policy {
+            allow_private: sources.allow_private_networks,
+            trusted: sources.trusted_addresses.clone().into(),
+        }
+    }
+
+    /// Public addresses only.
+    pub fn public() -> Policy {
+        Policy::default()
+    }
+
+    /// Everything (private networks allowed).
+    pub fn open() -> Policy {
+        Policy {
+            allow_private: true,
+            trusted: Arc::new([]),
+        }
+    }
+
+    /// Whether a connection to `peer` may carry a request.
+    fn admits(&self, peer: SocketAddr) -> bool {
+        self.allow_private
+            || forbidden_ip(peer.ip()).is_none()
+            || self.trusted.iter().any(|t| same_socket(*t, peer))
+    }
+
+    /// Whether a name may resolve to `ip`: it may when some trusted address is on it (the
+    /// peer check then holds the connection to the trusted port).
+    fn may_resolve_to(&self, ip: IpAddr) -> bool {
+        self.allow_private
+            || forbidden_ip(ip).is_none()
+            || self.trusted.iter().any(|t| same_ip(t.ip(), ip))
+    }
+
+    /// Whether `url` is on a trusted address, spelled in any way the `url` crate reads as it.
+    pub fn trusts(&self, url: &url::Url) -> bool {
+        let (Some(ip), Some(port)) = (shared_proto::net::url_ip(url), url.port_or_known_default())
+        else {
+            return false;
+        };
+        self.trusted
+            .iter()
+            .any(|t| same_socket(*t, SocketAddr::new(ip, port)))
+    }
+}
+
+/// The same address, an IPv4-mapped IPv6 spelling included.
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && same_ip(a.ip(), b.ip())
+}
+
 /// Checks an IP-address host without resolving anything. The host is the `url` crate's
 /// reading of it, the one the HTTP client connects to.
-pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), Forbidden> {
-    if allow_private {
+pub fn check_url(url: &url::Url, policy: &Policy) -> Result<(), Forbidden> {
+    if policy.allow_private || policy.trusts(url) {
         return Ok(());
     }
     match forbidden_url(url) {
@@ -62,16 +129,16 @@ pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), Forbidden> {
 
 /// [`check_url`] of a URL given as text; text that is no URL has no address to refuse (the
 /// request itself then fails to build).
-pub fn check_literal(url: &str, allow_private: bool) -> Result<(), Forbidden> {
+pub fn check_literal(url: &str, policy: &Policy) -> Result<(), Forbidden> {
     match url::Url::parse(url) {
-        Ok(parsed) => check_url(&parsed, allow_private),
+        Ok(parsed) => check_url(&parsed, policy),
         Err(_) => Ok(()),
     }
 }
 
-/// A resolver that refuses a name if any of its addresses is internal.
+/// A resolver that refuses a name if any of its addresses is internal (and not trusted).
 pub struct GuardedResolver {
-    pub allow_private: bool,
+    pub policy: Policy,
     pub lookup: Lookup,
 }
 
@@ -79,19 +146,20 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         let lookup = self.lookup.clone();
-        let allow_private = self.allow_private;
+        let policy = self.policy.clone();
         Box::pin(async move {
             let ips = lookup(host.clone()).await?;
-            if !allow_private {
-                for ip in &ips {
-                    if let Some(reason) = forbidden_ip(*ip) {
-                        return Err(Box::new(Forbidden {
-                            host,
-                            ip: *ip,
-                            reason,
-                        })
-                            as Box<dyn std::error::Error + Send + Sync>);
-                    }
+            for ip in &ips {
+                if policy.may_resolve_to(*ip) {
+                    continue;
+                }
+                if let Some(reason) = forbidden_ip(*ip) {
+                    return Err(Box::new(Forbidden {
+                        host,
+                        ip: *ip,
+                        reason,
+                    })
+                        as Box<dyn std::error::Error + Send + Sync>);
                 }
             }
             let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
@@ -102,9 +170,9 @@ impl Resolve for GuardedResolver {
 
 /// A connector layer that checks the peer of every new connection, fail-closed: a connection
 /// whose peer address is unknown is refused too.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PeerCheckLayer {
-    pub allow_private: bool,
+    pub policy: Policy,
 }
 
 impl<S> tower_layer::Layer<S> for PeerCheckLayer {
@@ -112,7 +180,7 @@ impl<S> tower_layer::Layer<S> for PeerCheckLayer {
     fn layer(&self, inner: S) -> PeerCheck<S> {
         PeerCheck {
             inner,
-            allow_private: self.allow_private,
+            policy: self.policy.clone(),
         }
     }
 }
@@ -121,7 +189,7 @@ impl<S> tower_layer::Layer<S> for PeerCheckLayer {
 #[derive(Clone, Debug)]
 pub struct PeerCheck<S> {
     inner: S,
-    allow_private: bool,
+    policy: Policy,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -145,12 +213,10 @@ where
 
     fn call(&mut self, request: R) -> Self::Future {
         let connecting = self.inner.call(request);
-        let allow_private = self.allow_private;
+        let policy = self.policy.clone();
         Box::pin(async move {
             let conn = connecting.await?;
-            if !allow_private {
-                check_peer(peer_of(&conn))?;
-            }
+            check_peer(peer_of(&conn), &policy)?;
             Ok(conn)
         })
     }
@@ -165,14 +231,17 @@ fn peer_of(conn: &impl hyper_util::client::legacy::connect::Connection) -> Optio
         .map(|info| info.remote_addr())
 }
 
-/// Refuses an internal peer, and a peer that is not known.
-pub fn check_peer(peer: Option<SocketAddr>) -> Result<(), BoxError> {
+/// Refuses an internal peer the policy does not admit, and a peer that is not known.
+pub fn check_peer(peer: Option<SocketAddr>, policy: &Policy) -> Result<(), BoxError> {
+    if policy.allow_private {
+        return Ok(());
+    }
     let Some(peer) = peer else {
         return Err(Box::new(Refused(
             "the address of the connection is unknown, so it cannot be checked".to_owned(),
         )));
     };
-    match forbidden_ip(peer.ip()) {
+    match forbidden_ip(peer.ip()).filter(|_| !policy.admits(peer)) {
         Some(reason) => Err(Box::new(Forbidden {
             host: peer.to_string(),
             ip: peer.ip(),
@@ -184,20 +253,23 @@ pub fn check_peer(peer: Option<SocketAddr>) -> Result<(), BoxError> {
 
 /// A client builder with every guard on: the checked resolver, the peer check, no proxy.
 /// Redirects are the caller's choice.
-pub fn guarded_builder(allow_private: bool) -> reqwest::ClientBuilder {
+pub fn guarded_builder(policy: &Policy) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .dns_resolver(GuardedResolver {
-            allow_private,
+            policy: policy.clone(),
             lookup: system_lookup(),
         })
-        .connector_layer(PeerCheckLayer { allow_private })
+        .connector_layer(PeerCheckLayer {
+            policy: policy.clone(),
+        })
         // A proxy from the environment would connect on our behalf, past the guard.
         .no_proxy()
 }
 
 /// The redirect policy: http(s) only, IP-literal hops checked (named hops are checked by the
 /// resolver when the client connects), at most [`MAX_REDIRECTS`].
-pub fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
+pub fn redirect_policy(policy: &Policy) -> reqwest::redirect::Policy {
+    let policy = policy.clone();
     reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() > MAX_REDIRECTS {
             let refused = Refused(format!("more than {MAX_REDIRECTS} redirects"));
@@ -208,7 +280,7 @@ pub fn redirect_policy(allow_private: bool) -> reqwest::redirect::Policy {
             let refused = Refused(format!("a redirect to a {} URL was refused", url.scheme()));
             return attempt.error(refused);
         }
-        match check_url(&url, allow_private) {
+        match check_url(&url, &policy) {
             Ok(()) => attempt.follow(),
             Err(forbidden) => attempt.error(forbidden),
         }
@@ -249,9 +321,9 @@ mod tests {
         })
     }
 
-    fn resolver(allow_private: bool) -> GuardedResolver {
+    fn resolver(policy: Policy) -> GuardedResolver {
         GuardedResolver {
-            allow_private,
+            policy,
             lookup: table(&[
                 ("videos.example.com", "93.184.216.34"),
                 ("cdn.example.com", "127.0.0.1"),
@@ -272,7 +344,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_public_looking_name_that_resolves_inside_is_refused() {
-        let r = resolver(false);
+        let r = resolver(Policy::public());
         assert!(resolve(&r, "videos.example.com").await.is_ok());
         for host in [
             "cdn.example.com",
@@ -282,7 +354,48 @@ mod tests {
             let err = resolve(&r, host).await.unwrap_err();
             assert!(err.contains("only public addresses"), "{host}: {err}");
         }
-        assert!(resolve(&resolver(true), "cdn.example.com").await.is_ok());
+        assert!(resolve(&resolver(Policy::open()), "cdn.example.com")
+            .await
+            .is_ok());
+        // A trusted address opens its IP to names (the peer check then holds the port).
+        let trusted = Policy {
+            allow_private: false,
+            trusted: Arc::new(["127.0.0.1:8000".parse().unwrap()]),
+        };
+        assert!(resolve(&resolver(trusted.clone()), "cdn.example.com")
+            .await
+            .is_ok());
+        assert!(resolve(&resolver(trusted), "metadata.example.com")
+            .await
+            .is_err());
+    }
+
+    #[test]
+    fn a_trusted_address_is_admitted_on_its_port_only() {
+        let policy = Policy {
+            allow_private: false,
+            trusted: Arc::new(["127.0.0.1:8000".parse().unwrap()]),
+        };
+        for url in [
+            "http://127.0.0.1:8000/v.m3u8",
+            "http://2130706433:8000/v.m3u8",
+            "http://[::ffff:127.0.0.1]:8000/v.m3u8",
+        ] {
+            assert!(check_literal(url, &policy).is_ok(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8001/v.m3u8",
+            "http://127.0.0.1/v.m3u8",
+            "http://10.0.0.1:8000/v.m3u8",
+        ] {
+            assert!(check_literal(url, &policy).is_err(), "{url}");
+        }
+        let peer = |a: &str| Some(a.parse::<SocketAddr>().unwrap());
+        assert!(check_peer(peer("127.0.0.1:8000"), &policy).is_ok());
+        assert!(check_peer(peer("[::ffff:127.0.0.1]:8000"), &policy).is_ok());
+        assert!(check_peer(peer("127.0.0.1:8001"), &policy).is_err());
+        assert!(check_peer(None, &policy).is_err());
+        assert!(check_peer(peer("93.184.216.34:80"), &policy).is_ok());
     }
 
     #[test]
@@ -295,11 +408,11 @@ mod tests {
             "http://0.0.0.0/",
             "http://10.1.2.3/",
         ] {
-            assert!(check_literal(url, false).is_err(), "{url}");
-            assert!(check_literal(url, true).is_ok(), "{url}");
+            assert!(check_literal(url, &Policy::public()).is_err(), "{url}");
+            assert!(check_literal(url, &Policy::open()).is_ok(), "{url}");
         }
-        assert!(check_literal("http://93.184.216.34/v.mp4", false).is_ok());
-        assert!(check_literal("http://videos.example.com/v.mp4", false).is_ok());
+        assert!(check_literal("http://93.184.216.34/v.mp4", &Policy::public()).is_ok());
+        assert!(check_literal("http://videos.example.com/v.mp4", &Policy::public()).is_ok());
     }
 
     #[test]

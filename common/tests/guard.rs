@@ -3,7 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers
 
 use hopster_common::guard::{
-    redirect_policy, refusal, system_lookup, GuardedResolver, PeerCheckLayer,
+    redirect_policy, refusal, system_lookup, GuardedResolver, PeerCheckLayer, Policy,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -41,13 +41,13 @@ async fn the_peer_check_refuses_an_internal_peer_before_a_byte_is_sent() {
     let careless = |peer_check: bool| {
         let builder = reqwest::Client::builder()
             .dns_resolver(GuardedResolver {
-                allow_private: true,
+                policy: Policy::open(),
                 lookup: system_lookup(),
             })
             .no_proxy();
         let builder = if peer_check {
             builder.connector_layer(PeerCheckLayer {
-                allow_private: false,
+                policy: Policy::public(),
             })
         } else {
             builder
@@ -80,7 +80,7 @@ async fn the_peer_check_refuses_an_internal_peer_before_a_byte_is_sent() {
     // Allowed private networks pass the layer.
     let allowed = reqwest::Client::builder()
         .connector_layer(PeerCheckLayer {
-            allow_private: true,
+            policy: Policy::open(),
         })
         .no_proxy()
         .build()
@@ -125,12 +125,16 @@ async fn server() -> (String, Arc<AtomicUsize>) {
 }
 
 fn client(allow_private: bool) -> reqwest::Client {
+    let policy = Policy {
+        allow_private,
+        ..Policy::default()
+    };
     reqwest::Client::builder()
         .dns_resolver(GuardedResolver {
-            allow_private,
+            policy: policy.clone(),
             lookup: system_lookup(),
         })
-        .redirect(redirect_policy(allow_private))
+        .redirect(redirect_policy(&policy))
         .no_proxy()
         .build()
         .unwrap()

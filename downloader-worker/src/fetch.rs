@@ -8,14 +8,14 @@ use hopster_common::worker::{JobTracker, StageError};
 use shared_proto::{ErrorCode, JobStatus};
 
 /// Part size of the multipart upload; S3 wants at least 5 MiB per part.
-const PART_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts uploading at once; bounds memory to about PART_BYTES × (this + 1).
-const PARTS_IN_FLIGHT: usize = 2;
+pub(crate) const PARTS_IN_FLIGHT: usize = 2;
 
 /// Sends a request to the source and classifies what comes back: 404/410 and refusals are
 /// permanent, 5xx/429/408 and network errors transient, redirects the guard did not follow
 /// forbidden.
-async fn open(
+pub(crate) async fn open(
     request: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<reqwest::Response, StageError> {
@@ -65,23 +65,45 @@ async fn open(
     Ok(response)
 }
 
-/// Whether the source serves byte ranges: asks for its first byte and expects `206` with a
-/// `Content-Range` that names the total size. Returns the size when it does.
-pub async fn range_size(http: &reqwest::Client, url: &str) -> Result<Option<u64>, StageError> {
-    let response = open(
-        http.get(url).header(reqwest::header::RANGE, "bytes=0-0"),
+/// What a first look at the source found.
+pub struct Sniffed {
+    /// The total size, when the source serves byte ranges.
+    pub ranges: Option<u64>,
+    pub content_type: Option<String>,
+    /// The first chunk of the body (an HLS playlist starts `#EXTM3U`).
+    pub first: bytes::Bytes,
+}
+
+/// Asks for the source's first bytes: `206` with a `Content-Range` that names the total size
+/// means it serves ranges. Only the first chunk of the body is read, whatever the server
+/// sends.
+pub async fn sniff(http: &reqwest::Client, url: &str) -> Result<Sniffed, StageError> {
+    let mut response = open(
+        http.get(url).header(reqwest::header::RANGE, "bytes=0-15"),
         url,
     )
     .await?;
-    if response.status().as_u16() != 206 {
-        return Ok(None);
-    }
-    Ok(response
+    let ranges = (response.status().as_u16() == 206)
+        .then(|| {
+            response
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit('/').next())
+                .and_then(|total| total.parse().ok())
+        })
+        .flatten();
+    let content_type = response
         .headers()
-        .get(reqwest::header::CONTENT_RANGE)
+        .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit('/').next())
-        .and_then(|total| total.parse().ok()))
+        .map(str::to_owned);
+    let first = response.chunk().await.ok().flatten().unwrap_or_default();
+    Ok(Sniffed {
+        ranges,
+        content_type,
+        first,
+    })
 }
 
 /// Downloads `url` into `key`, recording byte progress on the tracker. Returns the size.

@@ -2,7 +2,9 @@
 //! the job to the transcoder.
 
 mod fetch;
+mod hls;
 mod notify;
+mod reaper;
 
 pub use notify::Notifier;
 
@@ -10,7 +12,8 @@ use hopster_common::settings::{Settings, SourceSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError, Worker};
 use hopster_common::{Broker, Store};
 use shared_proto::{
-    keys, topology, DownloadJob, ErrorCode, JobState, JobStatus, TranscodeJob, MESSAGE_VERSION,
+    keys, topology, DownloadJob, ErrorCode, JobState, JobStatus, Profile, TranscodeJob,
+    MESSAGE_VERSION,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -21,12 +24,13 @@ pub struct Downloader {
     http: reqwest::Client,
     sources: SourceSettings,
     worker: WorkerSettings,
-    allow_private: bool,
+    guard: hopster_common::guard::Policy,
+    /// The transcoder remuxes whole sources already in the profile (`transcoder.passthrough`).
+    passthrough: bool,
 }
 
 impl Downloader {
     pub fn new(settings: &Settings, store: Store, broker: Broker) -> anyhow::Result<Self> {
-        let allow_private = settings.sources.allow_private_networks;
         let http = hopster_common::source_client(settings)?;
         Ok(Downloader {
             store,
@@ -34,7 +38,8 @@ impl Downloader {
             http,
             sources: settings.sources.clone(),
             worker: settings.worker.clone(),
-            allow_private,
+            guard: hopster_common::guard::Policy::of(&settings.sources),
+            passthrough: settings.transcoder.passthrough,
         })
     }
 }
@@ -64,8 +69,9 @@ impl Stage for Downloader {
             return Ok(());
         };
 
-        let source_key = keys::source_key(&job.spec.url);
+        let mut source_key = keys::source_key(&job.spec.url);
         let mut source_url = None;
+        let mut hls = None;
         if let Some(meta) = self.store.head(&source_key).await? {
             log::info!(
                 "job {id}: source already staged ({} bytes); skipping the download",
@@ -75,17 +81,38 @@ impl Stage for Downloader {
             JobStatus::record_transfer(progress, meta.size, Some(meta.size));
             progress.cached = true;
         } else {
-            hopster_common::guard::check_literal(&job.spec.url, self.allow_private)
+            hopster_common::guard::check_literal(&job.spec.url, &self.guard)
                 .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
             // A clip needs only part of the source: when the source serves byte ranges, the
-            // transcoder reads just those through its range proxy instead of a full copy.
+            // transcoder reads just those through its range proxy instead of a full copy. A
+            // whole mp4 job may be a passthrough (the source remuxed as it is): it reads the
+            // source once through the proxy too, rather than copying it into the store and out
+            // again. An HLS playlist is read here: only the segments the clip needs are staged.
             let partial = job.spec.start.is_some() || job.spec.stop.is_some();
-            let ranges = if partial {
-                fetch::range_size(&self.http, &job.spec.url).await?
-            } else {
-                None
-            };
-            if let Some(size) = ranges {
+            let remux = self.passthrough && job.spec.profile == Profile::Mp4;
+            let sniffed = fetch::sniff(&self.http, &job.spec.url).await?;
+            let ranges = sniffed.ranges.filter(|_| partial || remux);
+            if hls::is_playlist(sniffed.content_type.as_deref(), &sniffed.first) {
+                let staged = hls::stage(
+                    &self.http,
+                    &self.sources,
+                    &self.guard,
+                    &job.spec,
+                    &mut tracker,
+                )
+                .await?;
+                log::info!(
+                    "job {id}: HLS, {} of {} segments{}",
+                    staged.hls.segments,
+                    staged.hls.listed,
+                    staged
+                        .bytes
+                        .map(|b| format!(" staged ({b} bytes)"))
+                        .unwrap_or_else(|| " staged already".into())
+                );
+                source_key = staged.key;
+                hls = Some(staged.hls);
+            } else if let Some(size) = ranges {
                 log::info!("job {id}: the source serves ranges ({size} bytes); not staging it");
                 tracker.status_mut().progress.download.total_bytes = Some(size);
                 source_url = Some(job.spec.url.clone());
@@ -110,6 +137,7 @@ impl Stage for Downloader {
             spec: job.spec,
             source_key,
             source_url,
+            hls,
             attempt: 1,
         };
         self.broker.publish(topology::TRANSCODE, &next).await?;
@@ -132,6 +160,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     tokio::spawn(sweep_periodically(
         store.clone(),
         settings.retention.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(reaper::reap_periodically(
+        store.clone(),
+        broker.clone(),
+        settings.recovery.clone(),
         shutdown.clone(),
     ));
     let downloads = Worker::new(

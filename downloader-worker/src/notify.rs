@@ -16,13 +16,13 @@ pub struct Notifier {
     http: reqwest::Client,
     secret: Option<String>,
     policy: RetryPolicy,
-    allow_private: bool,
+    guard: guard::Policy,
 }
 
 impl Notifier {
     pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
-        let allow_private = settings.sources.allow_private_networks;
-        let http = guard::guarded_builder(allow_private)
+        let policy = guard::Policy::of(&settings.sources);
+        let http = guard::guarded_builder(&policy)
             .timeout(Duration::from_secs(settings.notify.timeout_secs.max(1)))
             // A receiver that redirects is answering, not accepting: no hop past the guard.
             .redirect(reqwest::redirect::Policy::none())
@@ -44,7 +44,7 @@ impl Notifier {
             http,
             secret,
             policy: RetryPolicy::of_callbacks(&settings.notify),
-            allow_private,
+            guard: policy,
         })
     }
 
@@ -52,7 +52,7 @@ impl Notifier {
     async fn deliver(&self, url: &str, body: Vec<u8>) -> Result<u16, String> {
         // The gateway refused internal addresses at submission; a receiver's name is checked
         // where it resolves. This is the same check again, for an address host.
-        guard::check_literal(url, self.allow_private).map_err(|e| e.to_string())?;
+        guard::check_literal(url, &self.guard).map_err(|e| e.to_string())?;
         let secret = self
             .secret
             .as_deref()

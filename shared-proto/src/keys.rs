@@ -100,9 +100,55 @@ pub fn source_key(url: &str) -> String {
     format!("sources/{}", hex(&Sha256::digest(url.as_bytes())))
 }
 
+/// Where the part of an HLS source that a clip needs is staged: the segments `first..=last`
+/// (media sequence numbers) of the media playlist at `media`, reached from `url`. Every such
+/// key of one `url` starts with [`hls_source_prefix`].
+pub fn hls_source_key(url: &str, media: &str, first: u64, last: u64) -> String {
+    let part = format!("{media}\n{first}-{last}");
+    format!(
+        "{}{}",
+        hls_source_prefix(url),
+        hex(&Sha256::digest(part.as_bytes()))
+    )
+}
+
+/// The start of every staged HLS part of `url`.
+pub fn hls_source_prefix(url: &str) -> String {
+    format!("sources/hls/{}-", hex(&Sha256::digest(url.as_bytes())))
+}
+
+/// What names the source a staged object `key` belongs to: the key itself for a whole
+/// source ([`source_key`]), its [`hls_source_prefix`] for an HLS part.
+pub fn source_owner(key: &str) -> &str {
+    match key
+        .strip_prefix("sources/hls/")
+        .and_then(|rest| rest.find('-'))
+    {
+        Some(dash) => &key[..("sources/hls/".len() + dash + 1)],
+        None => key,
+    }
+}
+
+/// The names [`source_owner`] gives the objects staged for `url`.
+pub fn source_owners(url: &str) -> [String; 2] {
+    [source_key(url), hls_source_prefix(url)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staged_sources_name_their_source() {
+        let url = "https://cdn.example.com/v/index.m3u8";
+        let part = hls_source_key(url, "https://cdn.example.com/v/720p.m3u8", 3, 5);
+        let owners = source_owners(url);
+        assert_eq!(source_owner(&part), owners[1]);
+        assert_eq!(source_owner(&source_key(url)), owners[0]);
+        let other = hls_source_key("https://cdn.example.com/w.m3u8", "m", 3, 5);
+        assert!(!owners.contains(&source_owner(&other).to_owned()));
+        assert_eq!(source_owner("sources/hls/odd"), "sources/hls/odd");
+    }
 
     #[test]
     fn keys_follow_the_layout() {

@@ -30,7 +30,24 @@ pub struct TranscodeJob {
     /// transcoder reads it through its guarded range proxy instead of a staged copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
+    /// Set when the source is an HLS playlist: the staged source is the concatenation of the
+    /// segments the clip overlaps, which starts `offset` into the stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hls: Option<HlsSource>,
     pub attempt: u32,
+}
+
+/// What the downloader fetched of an HLS source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HlsSource {
+    /// Where the first fetched segment starts in the stream (the sum of the `EXTINF`s
+    /// before it): the clip's times are relative to the stream, the staged file's to this.
+    pub offset: crate::Timecode,
+    /// Segments fetched (those the clip overlaps).
+    pub segments: u32,
+    /// Segments the playlist lists.
+    pub listed: u32,
 }
 
 /// Deliver the job's callback (its status, signed) to `spec.callback_url`.
