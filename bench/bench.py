@@ -124,12 +124,16 @@ def submit(gw, url, start=None, stop=None, accuracy=None):
     return st, jloads(data) or {"raw": data[:300].decode("utf-8", "replace")}
 
 
-def wait_downloadable(gw, jid, deadline):
-    """Polls the video route until 200 (returns body) or the job failed (returns None, error)."""
+def wait_downloadable(gw, jid, deadline, sent=None):
+    """Polls the video route until 200 (returns body) or the job failed (returns None, error).
+    `sent`, a dict, gets the wall-clock ms at which the answering request was sent."""
     started = time.monotonic()
     while True:
+        sent_ms = time.time() * 1000
         st, _, data = gw.request("GET", f"/v1/jobs/{jid}/video")
         if st == 200:
+            if sent is not None:
+                sent["ms"] = sent_ms
             return data, None
         err = (jloads(data) or {}).get("error") or {}
         if st != 409 or err.get("code") == "job_failed":
@@ -139,6 +143,29 @@ def wait_downloadable(gw, jid, deadline):
         # 25 ms while a clip could be finishing; 100 ms once it is clearly a long job (whole
         # video), so the poller does not compete with the transcode for CPU.
         time.sleep(POLL if time.monotonic() - started < 10 else max(POLL, 0.1))
+
+
+def wait_events(base, jid, timeout):
+    """Follows GET /v1/jobs/{id}/events (Server-Sent Events, `event:` = the state) until the job
+    ends, as `hopster clip` does; returns the last state seen."""
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    state = None
+    try:
+        conn.request("GET", f"/v1/jobs/{jid}/events")
+        resp = conn.getresponse()
+        while True:
+            line = resp.fp.readline()
+            if not line:
+                break
+            line = line.decode("utf-8", "replace").rstrip("\r\n")
+            if line.startswith("event:"):
+                state = line[len("event:"):].strip()
+                if state in ("completed", "failed", "cancelled"):
+                    break
+    finally:
+        conn.close()
+    return state
 
 
 def status_fields(status):
@@ -153,6 +180,10 @@ def status_fields(status):
         "dl_cached": dl.get("cached"),
         "dl_ranged": dl.get("ranged"),  # None: the service does not report it
         "start_achieved": res.get("start_achieved"),
+        "method": res.get("method"),
+        "copied_secs": res.get("copied_secs"),
+        "encoded_secs": res.get("encoded_secs"),
+        "source_segments": res.get("source_segments"),
         "result_size": res.get("size"),
         "result_duration": res.get("duration_secs"),
         "result_wh": f"{res.get('width')}x{res.get('height')}" if res else None,
@@ -160,11 +191,14 @@ def status_fields(status):
         "job_error": status.get("error"),
         "created_at_ms": status.get("created_at_ms"),
         "updated_at_ms": status.get("updated_at_ms"),
+        # where the job's time went (issue 18's fixed-cost breakdown); absent from older services
+        "timeline": status.get("timeline"),
     }
 
 
 def cmd_job(a):
     gw = Http(a.gw)
+    submit_ms = time.time() * 1000  # wall clock, to line up with the status's timestamps
     t0 = time.perf_counter()
     st, job = submit(gw, a.url, a.start, a.stop, a.accuracy)
     if st not in (200, 202):
@@ -175,11 +209,16 @@ def cmd_job(a):
             rec["available"] = False
         return emit(a, rec)
     jid = job.get("id")
-    body, err = wait_downloadable(gw, jid, time.monotonic() + a.timeout)
+    sent = {}
+    if a.wait == "events":
+        wait_events(a.gw, jid, a.timeout)
+    body, err = wait_downloadable(gw, jid, time.monotonic() + a.timeout, sent)
     t1 = time.perf_counter()
+    seen_ms = time.time() * 1000
     _, _, sdata = gw.request("GET", f"/v1/jobs/{jid}")
     status = jloads(sdata) or {}
-    rec = {"http": st, "id": jid, "available": True}
+    rec = {"http": st, "id": jid, "available": True, "submit_ms": submit_ms, "seen_ms": seen_ms,
+           "fetch_sent_ms": sent.get("ms")}
     rec.update(status_fields(status))
     if body is None:
         rec.update({"secs": None, "error": err.get("code"), "message": err.get("message")})
@@ -480,6 +519,9 @@ def main():
     p.add_argument("--stop")
     p.add_argument("--accuracy")
     p.add_argument("--out")
+    p.add_argument("--wait", choices=("poll", "events"), default="poll",
+                   help="learn of the end by polling the video route, or from the job's events "
+                        "stream (as `hopster clip` does), then fetch the video")
     p.set_defaults(fn=cmd_job)
 
     for name, fn in (("bare", cmd_bare), ("timed", cmd_timed)):

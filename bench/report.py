@@ -107,6 +107,10 @@ def f_s(x):
     return "—" if x is None else (f"{x:.2f} s" if x < 100 else f"{x:.0f} s")
 
 
+def f_ms(x):
+    return "—" if x is None else f"{x * 1000:.0f} ms"
+
+
 def f_x(x):
     return "—" if x is None else f"{x:.2f}×"
 
@@ -262,6 +266,74 @@ def render(recs, params, m):
                      f"{f_s(ours)}; {note}", f_s(ref), f_x(ours / ref if ours and ref else None),
                      "completes, reports start_achieved", v))
 
+    # issue 18: smart cut and passthrough
+    def smart_row(label, name, target, ref_label):
+        recs = [r for r in d.sel("clips", name, "ours") if r.get("secs") is not None]
+        ours, ref = d.med("clips", name, "ours"), d.med("clips", name, "ref")
+        if not d.sel("clips", name):
+            rows.append(("18", label, "—", "—", "—", f"≤ {target:.2f}×", verdict(None, "not run")))
+            return
+        methods = sorted({str(r.get("method")) for r in recs})
+        copied = [r["copied_secs"] for r in recs if isinstance(r.get("copied_secs"), (int, float))]
+        note = f"; method {'/'.join(methods) or '—'}" + (
+            f", {statistics.median(copied):.1f} s copied" if copied else "")
+        ratio = ours / ref if ours and ref else None
+        rows.append(("18", label, f"{f_s(ours)}{note}", f"{f_s(ref)} ({ref_label})", f_x(ratio),
+                     f"≤ {target:.2f}×",
+                     verdict(ratio <= target if ratio else None,
+                             err_text(d.errors("clips", name)) or "no figure")))
+
+    smart_row(f"{params.get('SMART_SECS', '?')} s clip from {params.get('MID')}.4, `accuracy: smart`",
+              "smart-long", 0.15, "bare frame-accurate re-encode")
+    smart_row("late clip, `accuracy: smart`", "late-smart", 1.0, "bare frame-accurate re-encode")
+    whole = [r for r in d.sel("clips", "whole", "ours") if r.get("secs") is not None]
+    ours, ref = d.med("clips", "whole", "ours"), d.med("clips", "whole-copy", "ref")
+    if whole and ref:
+        methods = "/".join(sorted({str(r.get("method")) for r in whole}))
+        ratio = ours / ref if ours else None
+        rows.append(("18", "whole video (passthrough) vs bare `ffmpeg -c copy`",
+                     f"{f_s(ours)}; method {methods}", f_s(ref), f_x(ratio), "≤ 2.00×",
+                     verdict(ratio <= 2.0 if ratio else None)))
+    else:
+        rows.append(("18", "whole video (passthrough)", "—", "—", "—", "≤ 2.00×", verdict(None, "not run")))
+
+    # issue 18 goal 5: the fixed cost per job
+    fx = [r for r in d.sel("fixed", "late-keyframe", "ours") if r.get("secs") is not None]
+    if d.sel("fixed", "late-keyframe"):
+        ours, ref = d.med("fixed", "late-keyframe", "ours"), d.med("fixed", "late-keyframe", "ref")
+        ratio = ours / ref if ours and ref else None
+        rows.append(("18", f"late keyframe clip, {len(fx)} runs (fixed cost; breakdown below) vs bare `-c copy`",
+                     f_s(ours), f_s(ref), f_x(ratio), "≤ 2.00×",
+                     verdict(ratio <= 2.0 if ratio else None,
+                             err_text(d.errors("fixed", "late-keyframe")) or "no figure")))
+    else:
+        rows.append(("18", "late keyframe clip (fixed cost)", "—", "—", "—", "≤ 2.00×", verdict(None, "not run")))
+
+    # issue 21: HLS sources
+    hls = [r for r in d.sel("hls", "late-hls", "ours") if r.get("secs") is not None]
+    ours, ref = d.med("hls", "late-hls", "ours"), d.med("hls", "late-hls", "ref")
+    hls_bytes = int(params.get("HLS_BYTES") or 0)
+    if d.sel("hls", "late-hls"):
+        segs = sorted({str(r.get("source_segments")) for r in hls})
+        ratio = ours / ref if ours and ref else None
+        rows.append(("21", "late clip from the HLS rendition (4 s segments) vs bare `ffmpeg -ss … -i URL.m3u8`",
+                     f"{f_s(ours)}; {'/'.join(segs) or '—'} segment(s) fetched", f_s(ref), f_x(ratio),
+                     "≤ 1.30×",
+                     verdict(ratio <= 1.3 if ratio else None,
+                             err_text(d.errors("hls", "late-hls")) or "no figure")))
+        src_b = [r["src_bytes"] for r in hls if isinstance(r.get("src_bytes"), int)]
+        ref_b = [r["src_bytes"] for r in d.sel("hls", "late-hls", "ref") if isinstance(r.get("src_bytes"), int)]
+        if src_b and hls_bytes:
+            mb = statistics.median(src_b)
+            pct = mb / hls_bytes * 100
+            rows.append(("21", "late HLS clip: bytes sent by the source (playlist and segments)",
+                         f"{f_mib(mb)} = {pct:.1f} %",
+                         f"{f_mib(hls_bytes)} rendition; bare ffmpeg read "
+                         + (f_mib(statistics.median(ref_b)) if ref_b else "—"),
+                         "—", "≤ 5 %", verdict(pct <= 5.0)))
+    else:
+        rows.append(("21", "late clip from an HLS rendition", "—", "—", "—", "≤ 1.30×", verdict(None, "not run")))
+
     # goal 4: staging
     st = d.sel("staging", "stage", "ours")
     if st:
@@ -388,6 +460,44 @@ def render(recs, params, m):
     ranges = [r.get("src_ranges") for r in d.sel("clips", "late", "ours") if r.get("src_ranges")]
     if ranges:
         w("First requests the source saw for the late clip (run 1): `" + "`, `".join(ranges[0][:8]) + "`.")
+        w("")
+
+    if fx:
+        w("### The fixed cost per job (issue 18 goal 5)")
+        w("")
+        w("The late keyframe clip (3 s stream copy at the end of the source) through the whole "
+          "pipeline, and where its time went: each step's median over the runs, from the job's "
+          "status `timeline` and the client's own clock (same machine). The client learns of the "
+          "end from the job's events stream (`GET /v1/jobs/{id}/events`), as `hopster clip` does, "
+          "then fetches the video. Bare `ffmpeg -c copy` of "
+          f"the same clip: {f_s(d.med('fixed', 'late-keyframe', 'ref'))} median.")
+        w("")
+        steps = [
+            ("submit → status created (gateway)", "submit_ms", "created_at_ms"),
+            ("created → a downloader starts (publish, broker hop)", "created_at_ms", "download_started_ms"),
+            ("downloader's work → a transcoder starts (sniff, status, publish, hop)", "download_started_ms", "transcode_started_ms"),
+            ("transcoder starts → ffmpeg starts (status, result check, range proxy)", "transcode_started_ms", "ffmpeg_started_ms"),
+            ("ffmpeg runs (stream copy through the range proxy)", "ffmpeg_started_ms", "upload_started_ms"),
+            ("upload, describe, poster, status `completed`", "upload_started_ms", "updated_at_ms"),
+            ("completed → the client asks for the file (told by the events stream)", "updated_at_ms", "fetch_sent_ms"),
+            ("that `GET /video` until the body is in hand", "fetch_sent_ms", "seen_ms"),
+        ]
+
+        def at(r, key):
+            v = r.get(key)
+            if v is None:
+                v = (r.get("timeline") or {}).get(key)
+            return v if isinstance(v, (int, float)) else None
+
+        w("| step | median | min – max |")
+        w("|---|---|---|")
+        for label, a, b in steps:
+            v = [(at(r, b) - at(r, a)) / 1000 for r in fx if at(r, a) is not None and at(r, b) is not None]
+            w(f"| {label} | {f_ms(statistics.median(v)) if v else '—'} | "
+              f"{(f_ms(min(v)) + ' – ' + f_ms(max(v))) if v else '—'} |")
+        tot = [r["secs"] for r in fx]
+        w(f"| **total** (submit → file in hand) | **{f_ms(statistics.median(tot))}** | "
+          f"{f_ms(min(tot))} – {f_ms(max(tot))} |")
         w("")
 
     w("### Staging (goal 4)")

@@ -104,6 +104,29 @@ pub fn probe_bytes(bytes: &[u8]) -> Probed {
     probe(&path)
 }
 
+/// The MD5 of every decoded frame of the first video stream of `bytes`, in order.
+pub fn frame_hashes(bytes: &[u8]) -> Vec<String> {
+    let dir = crate::TempDir::new("hopster-frames");
+    let path = dir.0.join("clip");
+    std::fs::write(&path, bytes).expect("writing the clip");
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&path)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .expect("running ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
+        .collect()
+}
+
 pub fn probe(path: &Path) -> Probed {
     let out = Command::new("ffprobe")
         .args([

@@ -16,4 +16,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = described.duration();
         let _ = described.container_allowed();
     }
+    // The smart cut compares the `avcC` of its pieces with the source's.
+    if let Some(config) = mp4info::avcc(data) {
+        assert!(config.len() <= data.len());
+    }
 });

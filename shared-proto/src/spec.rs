@@ -127,9 +127,30 @@ pub enum Accuracy {
     /// Stream copy, no re-encode: fast, but the clip starts at the keyframe at or before
     /// `start` (the result reports the start achieved).
     Keyframe,
+    /// Exact to the frame, as `frame`, at close to stream-copy speed: only the partial groups
+    /// of pictures at the clip's edges are re-encoded, with the source's own x264 settings,
+    /// and the whole ones between are copied. A source that does not qualify (not x264
+    /// H.264, open GOP, variable frame rate, interlaced, …) is re-encoded as with `frame`; the
+    /// result's `method` says which happened.
+    Smart,
 }
 
 impl Accuracy {
+    pub const ALL: [Accuracy; 3] = [Accuracy::Frame, Accuracy::Keyframe, Accuracy::Smart];
+
+    /// The name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accuracy::Frame => "frame",
+            Accuracy::Keyframe => "keyframe",
+            Accuracy::Smart => "smart",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Accuracy> {
+        Accuracy::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
     pub fn is_frame(&self) -> bool {
         *self == Accuracy::Frame
     }
@@ -263,8 +284,8 @@ impl JobSpec {
             bound(self.stop)
         ));
         // Added after the first ids were handed out: only a non-default mode changes the id.
-        if self.accuracy == Accuracy::Keyframe {
-            hasher.update("accuracy=keyframe\n");
+        if self.accuracy != Accuracy::Frame {
+            hasher.update(format!("accuracy={}\n", self.accuracy.as_str()));
         }
         // Likewise the output options: only non-default ones are hashed.
         if self.profile != Profile::Mp4 {
@@ -281,9 +302,14 @@ impl JobSpec {
 
     /// The clip's length when both bounds are known.
     pub fn clip_length(&self) -> Option<Timecode> {
-        self.stop
-            .and_then(|stop| stop.checked_sub(self.start.unwrap_or(Timecode::ZERO)))
+        clip_length(self.start, self.stop)
     }
+}
+
+/// The length of the clip from `start` (the beginning when `None`) to `stop`, when both are
+/// known.
+pub fn clip_length(start: Option<Timecode>, stop: Option<Timecode>) -> Option<Timecode> {
+    stop.and_then(|stop| stop.checked_sub(start.unwrap_or(Timecode::ZERO)))
 }
 
 /// Lower-case hex of `bytes` (digests, signatures).
@@ -422,6 +448,10 @@ mod tests {
         let mut keyframe = frame.clone();
         keyframe.accuracy = Accuracy::Keyframe;
         assert_ne!(frame.job_id(), keyframe.job_id());
+        let mut smart = frame.clone();
+        smart.accuracy = Accuracy::Smart;
+        assert_ne!(smart.job_id(), frame.job_id());
+        assert_ne!(smart.job_id(), keyframe.job_id());
         // The id of a frame-accurate job did not change when accuracy modes arrived.
         assert_eq!(
             frame.job_id().as_str(),

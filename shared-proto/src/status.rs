@@ -19,6 +19,17 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in the order a job moves through them.
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Downloading,
+        JobState::Transcoding,
+        JobState::Uploading,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -55,6 +66,12 @@ pub struct TransferProgress {
     /// Only the byte ranges the clip needs were read from the source (no full download).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ranged: bool,
+    /// HLS sources: segments fetched so far…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+    /// …of the segments the clip overlaps (the only ones fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_segments: Option<u32>,
 }
 
 /// ffmpeg's progress through the clip.
@@ -66,6 +83,42 @@ pub struct TranscodeProgress {
     pub out_time: Option<Timecode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<f64>,
+}
+
+/// When the job reached each step of its way, in milliseconds since the Unix epoch: where its
+/// time went. It starts at `created_at_ms`; a finished job's `updated_at_ms` is its end. A step
+/// tried again records its latest start.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// A downloader took the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_started_ms: Option<u64>,
+    /// A transcoder took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcode_started_ms: Option<u64>,
+    /// ffmpeg started cutting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ffmpeg_started_ms: Option<u64>,
+    /// The result began uploading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_started_ms: Option<u64>,
+}
+
+impl Timeline {
+    pub fn is_empty(&self) -> bool {
+        *self == Timeline::default()
+    }
+
+    /// Records that the job entered `state` at `now_ms` (the states that start a step).
+    pub fn entered(&mut self, state: JobState, now_ms: u64) {
+        match state {
+            JobState::Downloading => self.download_started_ms = Some(now_ms),
+            JobState::Transcoding => self.transcode_started_ms = Some(now_ms),
+            JobState::Uploading => self.upload_started_ms = Some(now_ms),
+            _ => {}
+        }
+    }
 }
 
 /// Per-stage progress.
@@ -111,6 +164,33 @@ pub struct JobResult {
     /// With `keyframe` accuracy: where the clip actually starts in the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_achieved: Option<Timecode>,
+    /// How the result was made: copied, smart-cut, or encoded. Absent in results written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    /// Seconds of the result's video that are the source's own packets, copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_secs: Option<f64>,
+    /// Seconds of the result's video that were encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded_secs: Option<f64>,
+    /// HLS sources: how many of the playlist's segments were fetched (those the clip
+    /// overlaps; the rest were never downloaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_segments: Option<u32>,
+}
+
+/// How a result was made.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Every packet copied from the source (keyframe accuracy, passthrough).
+    Copy,
+    /// The edges re-encoded, the whole groups of pictures between copied.
+    Smart,
+    /// Every frame encoded.
+    Encoded,
 }
 
 /// One delivery attempt of the job's callback.
@@ -158,6 +238,8 @@ pub struct JobStatus {
     #[serde(default)]
     pub retries: u32,
     pub progress: Progress,
+    #[serde(default, skip_serializing_if = "Timeline::is_empty")]
+    pub timeline: Timeline,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +264,7 @@ impl JobStatus {
             attempt: 1,
             retries: 0,
             progress: Progress::default(),
+            timeline: Timeline::default(),
             result: None,
             error: None,
             worker: None,
@@ -266,6 +349,29 @@ impl JobStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timeline_records_the_latest_start_of_each_step() {
+        let mut t = Timeline::default();
+        assert!(t.is_empty());
+        t.entered(JobState::Downloading, 10);
+        t.entered(JobState::Transcoding, 20);
+        t.entered(JobState::Transcoding, 25);
+        t.entered(JobState::Uploading, 30);
+        t.entered(JobState::Completed, 40);
+        assert_eq!(
+            t,
+            Timeline {
+                download_started_ms: Some(10),
+                transcode_started_ms: Some(25),
+                ffmpeg_started_ms: None,
+                upload_started_ms: Some(30),
+            }
+        );
+        let json = serde_json::to_value(t).unwrap();
+        assert_eq!(json["transcode_started_ms"], 25);
+        assert!(json.get("ffmpeg_started_ms").is_none());
+    }
 
     fn status() -> JobStatus {
         JobStatus::queued(JobSpec::new("http://h/v", None, None, None).unwrap(), 1)

@@ -21,7 +21,7 @@ pub struct Cut<'a> {
     pub profile: Profile,
     /// Scale down to at most this height (video profiles, re-encoding only).
     pub max_height: Option<u32>,
-    /// Also write one JPEG frame, this far into the clip, to this file.
+    /// Also write one JPEG frame, this far into the clip, to this file (not for a copy).
     pub poster: Option<(&'a str, Timecode)>,
 }
 
@@ -152,6 +152,34 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     args
 }
 
+/// A stream copy's poster, made beside the copy from the same input: the first keyframe at or
+/// after `start` and before `start + length`. The decoder skips every frame but keyframes, and
+/// ffmpeg drops decoded frames before `-ss`; with no keyframe there it writes no file.
+///
+/// It cannot be a second output of the copy's run: with a decoder on the copied stream (and
+/// `-skip_frame nokey`), ffmpeg 5.1 ends the copy at the first keyframe past `-t`, not at `-t`
+/// (a 3 s clip came out 4.07 s long).
+pub fn keyframe_poster_args(
+    input: &crate::probe::Input,
+    start: Option<Timecode>,
+    length: Option<Timecode>,
+    file: &str,
+) -> Vec<String> {
+    let mut args = preamble(input);
+    args.extend(strings(&["-skip_frame", "nokey"]));
+    if let Some(start) = start.filter(|s| s.as_micros() > 0) {
+        args.extend(["-ss".into(), start.ffmpeg_arg()]);
+    }
+    args.extend(["-i".into(), input.location.clone()]);
+    args.extend(strings(&["-map", "0:v:0"]));
+    if let Some(length) = length {
+        args.extend(["-t".into(), length.ffmpeg_arg()]);
+    }
+    args.extend(strings(&JPEG_FRAME));
+    args.push(file.to_owned());
+    args
+}
+
 /// The file names of HLS segments (`%05d`): `seg_00000.ts`, ...
 pub const HLS_SEGMENT_PATTERN: &str = "seg_%05d.ts";
 
@@ -202,6 +230,144 @@ fn preamble(input: &crate::probe::Input) -> Vec<String> {
         strings(&["-nostdin", "-hide_banner", "-loglevel", "error"]).collect();
     args.extend(input.options());
     args
+}
+
+/// The smart cut's pieces (`crate::smart` plans them, `stage::smart` runs them).
+pub mod smart {
+    use super::{preamble, strings};
+    use crate::probe::Input;
+    use shared_proto::Timecode;
+
+    /// The source's first video frame, copied into a small mp4: its `avcC` holds the codec
+    /// headers and its bytes x264's settings (which x264 writes into the first frame only).
+    pub fn first_frame_args(input: &Input, file: &str) -> Vec<String> {
+        let mut args = preamble(input);
+        args.extend(["-i".into(), input.location.clone()]);
+        args.extend(strings(&[
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-frames:v",
+            "1",
+            "-f",
+            "mp4",
+            "-y",
+        ]));
+        args.push(file.to_owned());
+        args
+    }
+
+    /// A head or tail: `frames` frames from `from`, encoded with libx264 as `encoder` says.
+    /// Timestamps pass through as they are (`-fps_mode passthrough`) in the source's own time
+    /// scale, so the pieces join without a gap or a repeated frame.
+    pub fn encode_args(
+        input: &Input,
+        from: Timecode,
+        frames: u64,
+        encoder: &[String],
+        timescale: i64,
+        file: &str,
+    ) -> Vec<String> {
+        let mut args = video_from(input, from);
+        args.extend(strings(&["-an", "-sn", "-dn"]));
+        args.extend(["-frames:v".into(), frames.to_string()]);
+        args.extend(strings(&["-fps_mode", "passthrough"]));
+        args.extend(encoder.iter().cloned());
+        args.extend(piece_output(timescale, file));
+        args
+    }
+
+    /// The copied middle: the source's own packets from the keyframe at `from`, `frames` of
+    /// them (`None`: to the end).
+    pub fn copy_args(
+        input: &Input,
+        from: Timecode,
+        frames: Option<u64>,
+        timescale: i64,
+        file: &str,
+    ) -> Vec<String> {
+        let mut args = video_from(input, from);
+        args.extend(strings(&["-c", "copy"]));
+        if let Some(frames) = frames {
+            args.extend(["-frames:v".into(), frames.to_string()]);
+        }
+        args.extend(piece_output(timescale, file));
+        args
+    }
+
+    /// The input seeked to `from`, its first video stream mapped.
+    fn video_from(input: &Input, from: Timecode) -> Vec<String> {
+        let mut args = preamble(input);
+        if from.as_micros() > 0 {
+            args.extend(["-ss".into(), from.ffmpeg_arg()]);
+        }
+        args.extend(["-i".into(), input.location.clone()]);
+        args.extend(strings(&["-map", "0:v:0"]));
+        args
+    }
+
+    fn piece_output(timescale: i64, file: &str) -> Vec<String> {
+        vec![
+            "-video_track_timescale".into(),
+            timescale.to_string(),
+            "-f".into(),
+            "mp4".into(),
+            "-y".into(),
+            file.to_owned(),
+        ]
+    }
+
+    /// The pieces joined (the concat demuxer reading `list`, stream copy: the packets as they
+    /// are) with the clip's audio, cut once over the whole clip from the source, so there is
+    /// no seam in the sound: copied when it is AAC already (it then starts within one AAC
+    /// frame of the video), else encoded to AAC.
+    pub fn join_args(
+        list: &str,
+        source: &Input,
+        start: Timecode,
+        length: Option<Timecode>,
+        copy_audio: bool,
+        output: &str,
+    ) -> Vec<String> {
+        let mut args = preamble(&Input {
+            formats: "concat,mov,mp4,m4a,3gp,3g2,mj2",
+            ..Input::file(std::path::Path::new(list))
+        });
+        // No `auto_convert`: it would rewrite the copied packets to Annex B and back, with the
+        // codec headers added in-band to every keyframe. The pieces share one `avcC` as it is.
+        args.extend(strings(&["-f", "concat", "-auto_convert", "0", "-i"]));
+        args.push(list.to_owned());
+        args.extend(source.options());
+        if start.as_micros() > 0 {
+            args.extend(["-ss".into(), start.ffmpeg_arg()]);
+        }
+        if let Some(length) = length {
+            args.extend(["-t".into(), length.ffmpeg_arg()]);
+        }
+        args.extend(["-i".into(), source.location.clone()]);
+        args.extend(strings(&[
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0?",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-c:v",
+            "copy",
+        ]));
+        let audio: &[&str] = if copy_audio {
+            &["-c:a", "copy"]
+        } else {
+            &["-c:a", "aac", "-b:a", "128k"]
+        };
+        args.extend(strings(audio));
+        args.extend(strings(&["-movflags", "+faststart", "-f", "mp4", "-y"]));
+        args.push(output.to_owned());
+        args
+    }
 }
 
 /// A poster taken from a finished clip (used after a stream copy, which decodes nothing).
@@ -288,6 +454,40 @@ mod tests {
         assert_eq!(args.last().unwrap(), "/tmp/out.mp4");
         assert!(args.contains(&"-nostdin".to_string()));
         assert!(!args.contains(&"-threads".to_string()));
+    }
+
+    #[test]
+    fn a_copy_takes_its_poster_from_the_first_keyframe_in_a_run_beside_it() {
+        let input = crate::probe::Input::proxied("http://127.0.0.1:9/source".into());
+        let args = keyframe_poster_args(
+            &input,
+            Some(Timecode::parse("00:09:50").unwrap()),
+            Some(Timecode::parse("00:00:03").unwrap()),
+            "/tmp/poster.jpg",
+        );
+        let pos = |a: &str| args.iter().position(|x| x == a).unwrap();
+        assert!(pos("-skip_frame") < pos("-ss") && pos("-ss") < pos("-i"));
+        assert_eq!(args[pos("-skip_frame") + 1], "nokey");
+        // The length bounds the output: a keyframe past the clip's end is no poster.
+        assert!(pos("-t") > pos("-i"));
+        assert_eq!(args[pos("-t") + 1], "3.000000");
+        assert_eq!(args[pos("-c:v") + 1], "mjpeg");
+        assert_eq!(args.last().unwrap(), "/tmp/poster.jpg");
+        // The copy's own run decodes nothing.
+        let cut = Cut {
+            input: &input,
+            format: None,
+            output: "/tmp/out.mp4",
+            start: Some(Timecode::parse("00:09:50").unwrap()),
+            length: Some(Timecode::parse("00:00:03").unwrap()),
+            copy: true,
+            profile: Profile::Mp4,
+            max_height: None,
+            poster: None,
+        };
+        let copy = cut_args(&cut, &TranscoderSettings::default());
+        assert!(!copy.contains(&"-skip_frame".to_string()));
+        assert_eq!(copy.last().unwrap(), "/tmp/out.mp4");
     }
 
     #[test]

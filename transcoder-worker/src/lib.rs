@@ -7,6 +7,7 @@ pub mod mp4info;
 pub mod probe;
 pub mod process;
 mod proxy;
+pub mod smart;
 mod stage;
 mod transfer;
 mod workdir;

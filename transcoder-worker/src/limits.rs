@@ -70,6 +70,7 @@ mod tests {
                 format_name: "mov,mp4,m4a,3gp,3g2,mj2".into(),
                 duration: Some("10.0".into()),
             },
+            packets: Vec::new(),
         }
     }
 

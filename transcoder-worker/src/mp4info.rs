@@ -90,6 +90,26 @@ fn track(trak: &[u8]) -> Option<Stream> {
     })
 }
 
+/// The H.264 decoder configuration (`avcC`: profile, level, SPS and PPS) of the first video
+/// track of a whole mp4, wherever its `moov` is; `None` when there is none.
+pub fn avcc(mp4: &[u8]) -> Option<&[u8]> {
+    let moov = child(mp4, b"moov")?;
+    boxes(moov)
+        .into_iter()
+        .filter(|(k, _)| k == b"trak")
+        .find_map(|(_, trak)| {
+            let mdia = child(trak, b"mdia")?;
+            let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+            // `stsd`: version and flags, the entry count, then the sample entries.
+            let entries = child(stbl, b"stsd")?.get(8..)?;
+            let (kind, entry) = boxes(entries).into_iter().next()?;
+            // A visual sample entry's fixed fields take 78 bytes before its child boxes.
+            matches!(&kind, b"avc1" | b"avc3")
+                .then(|| child(entry.get(78..)?, b"avcC"))
+                .flatten()
+        })
+}
+
 /// Describes the mp4 at the start of `head` (its first bytes), or `None`.
 pub fn describe(head: &[u8]) -> Option<Probe> {
     let top = boxes(head);
@@ -106,6 +126,7 @@ pub fn describe(head: &[u8]) -> Option<Probe> {
             format_name: "mov,mp4,m4a,3gp,3g2,mj2".into(),
             duration: Some(format!("{duration:.6}")),
         },
+        packets: Vec::new(),
     })
 }
 

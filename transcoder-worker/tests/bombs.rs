@@ -132,6 +132,7 @@ async fn run(
         spec,
         source_key,
         source_url: None,
+        hls: None,
         attempt: 1,
     };
     let stage = Transcoder::new(&settings, store.clone()).unwrap();

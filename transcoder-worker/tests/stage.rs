@@ -83,6 +83,7 @@ async fn fixture(name: &str) -> Fixture {
         spec,
         source_key,
         source_url: None,
+        hls: None,
         attempt: 1,
     };
     Fixture {
@@ -178,23 +179,22 @@ async fn a_stalled_ffmpeg_is_killed_and_the_try_is_retried() {
     }
 }
 
-#[tokio::test]
-async fn a_stored_result_is_finished_without_transcoding_again() {
-    let mut f = fixture("redelivered").await;
-    // A first try completes...
+/// Runs the fixture's job to the end; its result.
+async fn complete(f: &Fixture) -> shared_proto::JobResult {
     Transcoder::new(&f.settings, f.store.clone())
         .unwrap()
         .handle(f.job.clone())
         .await
         .unwrap();
-    let first = f
-        .store
-        .status(&f.job.job_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .result
-        .unwrap();
+    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    status.result.unwrap()
+}
+
+#[tokio::test]
+async fn a_stored_result_is_finished_without_transcoding_again() {
+    let mut f = fixture("redelivered").await;
+    // A first try completes...
+    let first = complete(&f).await;
     // ...but suppose it died before writing the final status.
     let mut status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
     status.state = JobState::Uploading;
@@ -209,7 +209,53 @@ async fn a_stored_result_is_finished_without_transcoding_again() {
         .unwrap();
     let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
     assert_eq!(status.state, JobState::Completed);
-    assert_eq!(status.result.unwrap(), first);
+    // The same result, but how it was made died with the first try: not claimed.
+    let expected = shared_proto::JobResult {
+        method: None,
+        copied_secs: None,
+        encoded_secs: None,
+        source_segments: None,
+        ..first
+    };
+    assert_eq!(status.result.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn a_result_another_worker_stored_during_the_cut_is_not_written_again() {
+    use std::os::unix::fs::MetadataExt;
+    let mut f = fixture("stored-meanwhile").await;
+    let first = complete(&f).await;
+    // Another worker has the job (the broker redelivered it): its result is not there yet
+    // when this try starts, and lands while this try's ffmpeg runs.
+    let stored = f.settings.store.root.join(&first.key);
+    let aside = f.dir.join("other-workers-result.mp4");
+    std::fs::rename(&stored, &aside).unwrap();
+    let others = std::fs::metadata(&aside).unwrap().ino();
+    let mut status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    status.state = JobState::Transcoding;
+    status.result = None;
+    f.store.put_status(&status).await.unwrap();
+    f.settings.transcoder.ffmpeg = fake_ffmpeg(
+        &f.dir,
+        &format!(
+            "mv '{}' '{}' 2>/dev/null; exec ffmpeg \"$@\"",
+            aside.display(),
+            stored.display()
+        ),
+    );
+    Transcoder::new(&f.settings, f.store.clone())
+        .unwrap()
+        .handle(f.job.clone())
+        .await
+        .unwrap();
+    assert!(!aside.exists(), "the other worker's result landed");
+    // Still the other worker's file (a write would have replaced it), and the job is finished
+    // from it.
+    assert_eq!(std::fs::metadata(&stored).unwrap().ino(), others);
+    let status = f.store.status(&f.job.job_id).await.unwrap().unwrap();
+    assert_eq!(status.state, JobState::Completed);
+    let result = status.result.unwrap();
+    assert_eq!((result.size, &result.sha256), (first.size, &first.sha256));
 }
 
 #[tokio::test]

@@ -22,7 +22,19 @@ pub(super) fn poster_time(
     }
 }
 
+/// An HLS job with its times made relative to the staged segments, which start at
+/// `hls.offset` in the stream (the first fetched segment starts at or before `start`).
+pub(super) fn relative_to_fetched(mut job: TranscodeJob) -> TranscodeJob {
+    if let Some(offset) = job.hls.as_ref().map(|h| h.offset) {
+        let relative = |t: Timecode| t.checked_sub(offset).unwrap_or(Timecode::ZERO);
+        job.spec.start = job.spec.start.map(relative);
+        job.spec.stop = job.spec.stop.map(relative);
+    }
+    job
+}
+
 /// The clip in source time.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Clip {
     pub(super) start: Timecode,
     pub(super) length: Timecode,
@@ -120,8 +132,30 @@ mod tests {
             spec,
             source_key: "k".into(),
             source_url: None,
+            hls: None,
             attempt: 1,
         }
+    }
+
+    #[test]
+    fn an_hls_clip_is_cut_relative_to_its_first_fetched_segment() {
+        let mut hls = job("00:01:02.5", Some("00:01:05.5"));
+        hls.hls = Some(shared_proto::HlsSource {
+            offset: Timecode::parse("00:01:00").unwrap(),
+            segments: 2,
+            listed: 150,
+        });
+        let relative = relative_to_fetched(hls);
+        assert_eq!(
+            relative.spec.start,
+            Some(Timecode::parse("00:00:02.5").unwrap())
+        );
+        assert_eq!(
+            relative.spec.stop,
+            Some(Timecode::parse("00:00:05.5").unwrap())
+        );
+        let plain = job("00:01:02.5", None);
+        assert_eq!(relative_to_fetched(plain.clone()), plain);
     }
 
     fn check_clip_default(job: &TranscodeJob) -> Result<Clip, StageError> {

@@ -10,7 +10,11 @@ use crate::transfer::fetch;
 use crate::workdir::{path_str, WorkDir};
 use hopster_common::store::StoreError;
 use hopster_common::worker::{JobTracker, StageError};
-use shared_proto::{Accuracy, ErrorCode, JobStatus, Profile, Timecode, TranscodeJob};
+use shared_proto::{Accuracy, ErrorCode, JobStatus, Method, Profile, Timecode, TranscodeJob};
+
+/// The longest stream copy that makes its poster in its own run (see `poster_in_copy`): at a
+/// GOP of 2 s, ten keyframes decoded, about what a poster run of its own costs to start.
+const COPY_POSTER_MAX: Timecode = Timecode::from_micros(20_000_000);
 use std::time::Duration;
 
 /// What a cut produced besides the output file.
@@ -20,6 +24,10 @@ pub(super) struct CutDone {
     pub(super) poster_at: Timecode,
     /// ffmpeg wrote the poster already, as a second output.
     pub(super) poster_in_run: bool,
+    /// How the clip was made, and how much of it was copied and encoded.
+    pub(super) method: Method,
+    pub(super) copied_secs: Option<f64>,
+    pub(super) encoded_secs: Option<f64>,
 }
 
 impl Transcoder {
@@ -41,13 +49,14 @@ impl Transcoder {
                     tracker,
                     job,
                     &Input::file(&source).capped(self.limits.max_pixels),
+                    dir,
                     output,
                     poster,
                 )
                 .await;
         };
         // The downloader checked this URL; the proxy fetches it again, so it checks it again.
-        hopster_common::guard::check_literal(url, self.allow_private)
+        hopster_common::guard::check_literal(url, &self.guard)
             .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
         let proxy = RangeProxy::start(self.http.clone(), url.clone(), self.limits.max_bytes)
             .await
@@ -62,6 +71,7 @@ impl Transcoder {
                 tracker,
                 job,
                 &Input::proxied(proxy.url.clone()).capped(self.limits.max_pixels),
+                dir,
                 output,
                 poster,
             )
@@ -103,6 +113,7 @@ impl Transcoder {
         tracker: &mut JobTracker,
         job: &TranscodeJob,
         input: &Input,
+        dir: &WorkDir,
         output: &std::path::Path,
         poster: &std::path::Path,
     ) -> Result<CutDone, StageError> {
@@ -114,60 +125,98 @@ impl Transcoder {
         // critical path. Without one, the probe must say where the source ends first. With a
         // thread budget per job (`transcoder.threads`), the probe would spend a core the
         // budget does not give: it runs first, and workers packed one per core stay so.
-        let speculate = self.settings.threads == 0;
+        // A smart cut, and a passthrough, decide from the probe: no speculation for them.
+        let smart = spec.accuracy == Accuracy::Smart;
+        let speculate = self.settings.threads == 0 && !smart;
         let known = spec.stop.filter(|_| speculate).and_then(|stop| {
             let start = spec.start.unwrap_or(Timecode::ZERO);
             stop.checked_sub(start).map(|length| Clip { start, length })
         });
-        let (clip, format) = match known {
+        // Only a plain mp4 can be a stream copy (the gateway refuses other combinations). A
+        // copy starts at the keyframe at or before `start`: the source's probe finds that
+        // keyframe too (one process, not two: starting ffprobe alone costs about 65 ms here).
+        let keyframe_copy = spec.accuracy == Accuracy::Keyframe
+            && spec.profile == Profile::Mp4
+            && spec.max_height.is_none();
+        let keyframe_at = spec.start.filter(|_| keyframe_copy);
+        let (clip, probed) = match known {
             Some(clip) => (clip, None),
             None => {
-                let probe = self.probe(input).await?;
+                let probe = self.probe_source(input, keyframe_at).await?;
                 let clip = check_clip(&probe, job, &self.limits)?;
-                (clip, Some(probe.format.format_name))
+                (clip, Some(probe))
             }
         };
-        let checked = async {
-            if format.is_some() {
-                return Ok(());
+        let format = probed.as_ref().map(|p| p.format.format_name.clone());
+        let poster_at = poster_time(spec, clip.length)?;
+        // Passthrough: the whole source, already in the target profile, is remuxed as it is.
+        let passthrough = self.settings.passthrough
+            && spec.start.is_none()
+            && spec.stop.is_none()
+            && spec.profile == Profile::Mp4
+            && probed
+                .as_ref()
+                .is_some_and(|p| in_target_profile(p, spec.max_height));
+        if let (true, false, Some(probe)) = (smart, passthrough, &probed) {
+            let made = self
+                .smart_cut(
+                    tracker,
+                    input,
+                    probe,
+                    (clip, spec.stop.is_some()),
+                    dir,
+                    output,
+                )
+                .await?;
+            match made {
+                Ok(done) => {
+                    return Ok(CutDone {
+                        start_achieved: None,
+                        poster_at,
+                        poster_in_run: false,
+                        method: Method::Smart,
+                        copied_secs: Some(done.copied_secs),
+                        encoded_secs: Some(done.encoded_secs),
+                    })
+                }
+                Err(why) => log::info!("job {id}: not smart-cut, every frame encoded: {why}"),
             }
-            let probe = self.probe(input).await?;
-            check_clip(&probe, job, &self.limits).map(|_| ())
-        };
+        }
         log::info!(
             "job {id}: transcoding {} from {} to {}",
             clip.length,
             clip.start,
             spec.profile.as_str()
         );
-        // Only a plain mp4 can be a stream copy (the gateway refuses other combinations).
-        let copy = spec.accuracy == Accuracy::Keyframe
-            && spec.profile == Profile::Mp4
-            && spec.max_height.is_none();
-        let poster_at = poster_time(spec, clip.length)?;
-        let poster_in_run = spec.profile.has_video() && !copy;
-        // In keyframe mode the start achieved is the keyframe at or before `start`; finding it
-        // is a probe of its own, run while ffmpeg copies.
-        let keyframe = async {
-            match (copy, job.spec.start) {
-                (true, Some(start)) => {
-                    let out = self
-                        .runner
-                        .run(
-                            &self.settings.ffprobe,
-                            &probe::keyframe_args(input, start),
-                            PROBE_DEADLINE,
-                            None,
-                        )
-                        .await
-                        .map_err(|e| Run::Keyframes.failed(e))?;
-                    Ok(Some(
-                        probe::keyframe_at_or_before(&out, start).unwrap_or(start),
-                    ))
-                }
-                (true, None) => Ok::<_, StageError>(Some(Timecode::ZERO)),
-                (false, _) => Ok(None),
+        let copy = passthrough || keyframe_copy;
+        // A short stream copy takes its poster beside the copy, from the source: the first
+        // keyframe at or after the start (the clip's first frame when the start is a
+        // keyframe), decoded with every other frame skipped; with no keyframe there, the
+        // poster is taken from the clip after. A long copy (the poster run would decode a
+        // keyframe every GOP until it finds one) and a `poster_at` the job asked for take it
+        // from the clip after, as before.
+        let poster_in_copy = copy
+            && !passthrough
+            && spec.poster_at.is_none()
+            && spec.profile.has_video()
+            && clip.length <= COPY_POSTER_MAX;
+        let poster_in_run = spec.profile.has_video() && (!copy || poster_in_copy);
+        let poster_at = if poster_in_copy {
+            Timecode::ZERO
+        } else {
+            poster_at
+        };
+        // The probe, unless it ran already; either way, the keyframe a copy starts at.
+        let checked = async {
+            let keyframe = |probe: &probe::Probe| {
+                keyframe_at.map(|at| probe.keyframe_at_or_before(at).unwrap_or(at))
+            };
+            if let Some(probe) = &probed {
+                return Ok::<_, StageError>(keyframe(probe));
             }
+            let probe = self.probe_source(input, keyframe_at).await?;
+            check_clip(&probe, job, &self.limits)?;
+            Ok(keyframe(&probe))
         };
         let cut = Cut {
             input,
@@ -178,9 +227,10 @@ impl Transcoder {
             length: job.spec.stop.map(|_| clip.length),
             profile: spec.profile,
             max_height: spec.max_height,
-            poster: poster_in_run.then_some((path_str(poster)?, poster_at)),
+            poster: (poster_in_run && !copy).then_some((path_str(poster)?, poster_at)),
         };
         let began = std::time::Instant::now();
+        tracker.status_mut().timeline.ffmpeg_started_ms = Some(hopster_common::now_ms());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let args = ffmpeg::cut_args(&cut, &self.settings);
         let run = self.runner.run(
@@ -221,21 +271,45 @@ impl Transcoder {
             ran.map_err(|e| Run::Cut.failed(e))?;
             Ok::<(), StageError>(())
         };
-        let work = async { tokio::join!(encode, keyframe) };
+        let poster_file = path_str(poster)?;
+        let copy_poster = async {
+            if !poster_in_copy {
+                return;
+            }
+            let args = ffmpeg::keyframe_poster_args(
+                input,
+                Some(clip.start),
+                job.spec.stop.map(|_| clip.length),
+                poster_file,
+            );
+            // No poster is no failure: the clip's own first frame is taken after.
+            if let Err(e) = self
+                .runner
+                .run(&self.settings.ffmpeg, &args, PROBE_DEADLINE, None)
+                .await
+            {
+                log::warn!("job {id}: the poster beside the copy failed: {e}");
+                let _ = std::fs::remove_file(poster);
+            }
+        };
+        let work = async {
+            let (encoded, ()) = tokio::join!(encode, copy_poster);
+            encoded
+        };
         tokio::pin!(checked, work);
         // The probe's verdict wins: when it refuses the source, ffmpeg is killed (dropped) at
         // once; when ffmpeg ends first, its result counts only if the probe then accepts.
-        let (encoded, start_achieved) = tokio::select! {
+        let (encoded, keyframe) = tokio::select! {
             verdict = &mut checked => {
-                verdict?;
-                (&mut work).await
+                let keyframe = verdict?;
+                ((&mut work).await, keyframe)
             }
-            done = &mut work => {
-                (&mut checked).await?;
-                done
-            }
+            encoded = &mut work => (encoded, (&mut checked).await?),
         };
         encoded?;
+        // In keyframe mode the start achieved is the keyframe at or before `start` (a copy
+        // with no `start` starts at zero).
+        let start_achieved = (copy && !passthrough).then(|| keyframe.unwrap_or(Timecode::ZERO));
         let wall = began.elapsed().as_secs_f64();
         if wall > 0.0 {
             hopster_common::metrics::observe(
@@ -244,10 +318,35 @@ impl Transcoder {
                 clip.length.as_secs_f64() / wall,
             );
         }
+        let length = clip.length.as_secs_f64();
         Ok(CutDone {
-            start_achieved: start_achieved?,
+            start_achieved,
             poster_at,
             poster_in_run,
+            method: if copy { Method::Copy } else { Method::Encoded },
+            copied_secs: copy.then_some(length),
+            encoded_secs: (!copy).then_some(length),
         })
     }
+}
+
+/// The source is what an mp4 job would make of it: H.264 in 8-bit 4:2:0 within `max_height`,
+/// with AAC sound or none, one stream of each at most.
+fn in_target_profile(probe: &crate::probe::Probe, max_height: Option<u32>) -> bool {
+    let count = |kind: &str| {
+        probe
+            .streams
+            .iter()
+            .filter(|s| s.codec_type == kind)
+            .count()
+    };
+    let video_ok = probe.video().is_some_and(|v| {
+        v.codec_name.as_deref() == Some("h264")
+            && v.pix_fmt.as_deref() == Some("yuv420p")
+            && max_height.is_none_or(|max| v.height.is_some_and(|h| h <= max))
+    });
+    let audio_ok = probe
+        .audio()
+        .is_none_or(|a| a.codec_name.as_deref() == Some("aac"));
+    video_ok && audio_ok && count("video") == 1 && count("audio") <= 1
 }

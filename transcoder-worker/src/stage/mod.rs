@@ -5,6 +5,7 @@
 mod clip;
 mod cut;
 mod outputs;
+mod smart;
 
 use clip::poster_time;
 use outputs::{describe, hls_duration, Uploaded};
@@ -16,8 +17,18 @@ use crate::workdir::WorkDir;
 use hopster_common::settings::{Settings, SourceSettings, TranscoderSettings, WorkerSettings};
 use hopster_common::worker::{JobTracker, Stage, StageError};
 use hopster_common::Store;
-use shared_proto::{keys, topology, ErrorCode, JobState, Profile, Timecode, TranscodeJob};
+use shared_proto::{keys, topology, ErrorCode, JobState, Method, Profile, Timecode, TranscodeJob};
 use std::time::Duration;
+
+/// What a try made: the stored result, its description, its poster's key, the start it
+/// achieved, and how it was cut (method, seconds copied, seconds encoded).
+type Made = (
+    Uploaded,
+    Probe,
+    Option<String>,
+    Option<Timecode>,
+    Option<(shared_proto::Method, Option<f64>, Option<f64>)>,
+);
 
 const PROBE_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -27,7 +38,7 @@ pub struct Transcoder {
     broker: Option<hopster_common::Broker>,
     /// The guarded source client, for the range proxy.
     http: reqwest::Client,
-    allow_private: bool,
+    guard: hopster_common::guard::Policy,
     runner: Runner,
     settings: TranscoderSettings,
     worker: WorkerSettings,
@@ -40,7 +51,7 @@ impl Transcoder {
             store,
             broker: None,
             http: hopster_common::source_client(settings)?,
-            allow_private: settings.sources.allow_private_networks,
+            guard: hopster_common::guard::Policy::of(&settings.sources),
             runner: Runner::new(settings.transcoder.max_processes).with_caps(Caps {
                 memory_mib: settings.transcoder.max_memory_mib,
                 cpu_time_factor: settings.transcoder.cpu_time_factor,
@@ -58,14 +69,26 @@ impl Transcoder {
     }
 
     async fn probe(&self, input: &Input) -> Result<Probe, StageError> {
+        self.probe_with(&probe::args(input)).await
+    }
+
+    /// Probes a source; with `keyframe_at`, the same ffprobe also finds the keyframe at or
+    /// before it ([`probe::args_with_keyframe`]).
+    async fn probe_source(
+        &self,
+        input: &Input,
+        keyframe_at: Option<Timecode>,
+    ) -> Result<Probe, StageError> {
+        match keyframe_at {
+            Some(at) => self.probe_with(&probe::args_with_keyframe(input, at)).await,
+            None => self.probe(input).await,
+        }
+    }
+
+    async fn probe_with(&self, args: &[String]) -> Result<Probe, StageError> {
         let out = self
             .runner
-            .run(
-                &self.settings.ffprobe,
-                &probe::args(input),
-                PROBE_DEADLINE,
-                None,
-            )
+            .run(&self.settings.ffprobe, args, PROBE_DEADLINE, None)
             .await
             .map_err(|e| Run::Probe.failed(e))?;
         Probe::parse(&out).map_err(|e| {
@@ -159,6 +182,8 @@ impl Stage for Transcoder {
 impl Transcoder {
     async fn transcode_job(&self, job: TranscodeJob) -> Result<(), StageError> {
         let id = job.job_id.clone();
+        let hls = job.hls.clone();
+        let job = clip::relative_to_fetched(job);
         let resumed = JobTracker::resume(
             self.store.clone(),
             &id,
@@ -196,29 +221,50 @@ impl Transcoder {
         let result_key = keys::result_key(&id, profile);
         let output_input = Input::output(&output);
         let stored = profile != Profile::Hls && self.store.head(&result_key).await?.is_some();
-        let (uploaded, made, posted, start_achieved) = if stored {
+        let (uploaded, made, posted, start_achieved, how) = if stored {
             // An earlier try stored the result and died before finishing the status: finish
             // it from the stored object instead of transcoding again.
             log::info!("job {id}: result already stored; finishing its status");
-            fetch(&self.store, &result_key, &output).await?;
-            let (size, sha256) = sha256_file(&output).await?;
-            let made = self.probe(&output_input).await?;
-            let poster_key = keys::poster_key(&id);
-            let posted = if self.store.head(&poster_key).await?.is_some() {
-                Some(poster_key)
-            } else {
-                let at = poster_time(spec, made.duration().unwrap_or(Timecode::ZERO))?;
-                self.poster_after(&job, &output, &poster, at).await?
-            };
-            let uploaded = Uploaded {
-                size,
-                sha256,
-                segments: Vec::new(),
-            };
-            (uploaded, made, posted, None)
+            let (uploaded, made, posted) = self
+                .stored_result(&job, &result_key, &output, &poster)
+                .await?;
+            // How it was made was recorded with a result this job never finished: unknown.
+            (uploaded, made, posted, None, None)
         } else {
             let cut = self.cut(&mut tracker, &job, &dir, &output, &poster).await?;
-            tracker.status_mut().advance(JobState::Uploading);
+            // Another transcoder may have finished this job meanwhile (the broker redelivered
+            // it while this one, cut off, still worked): its result stands, this one is not
+            // written over it.
+            if let Some(now) = self.store.status(&id).await? {
+                if now.state.is_terminal() {
+                    log::info!(
+                        "job {id}: already {} by another worker; not storing this result",
+                        now.state.as_str()
+                    );
+                    return Ok(());
+                }
+            }
+            // Or stored its result and was cut off before finishing the status: finish it from
+            // that object rather than write the result a second time.
+            if profile != Profile::Hls && self.store.head(&result_key).await?.is_some() {
+                log::info!(
+                    "job {id}: another worker stored the result meanwhile; finishing its status"
+                );
+                let (uploaded, made, posted) = self
+                    .stored_result(&job, &result_key, &output, &poster)
+                    .await?;
+                let how = (cut.method, cut.copied_secs, cut.encoded_secs);
+                return self
+                    .finish(
+                        tracker,
+                        hls,
+                        &output,
+                        &result_key,
+                        (uploaded, made, posted, cut.start_achieved, Some(how)),
+                    )
+                    .await;
+            }
+            tracker.enter(JobState::Uploading);
             tracker.status_mut().progress.transcode.percent = 100.0;
             tracker.flush().await?;
             // Storing the clip, describing it and storing its poster are independent: do
@@ -238,7 +284,10 @@ impl Transcoder {
                 }
             };
             let posted = async {
-                if cut.poster_in_run {
+                // A stream copy's own run finds no keyframe for its poster when none follows
+                // the start within the clip: then the poster comes from the clip.
+                let missing = cut.method == Method::Copy && !poster.exists();
+                if cut.poster_in_run && !missing {
                     self.store_poster(&id, &poster).await
                 } else {
                     self.poster_after(&job, &output, &poster, cut.poster_at)
@@ -250,13 +299,77 @@ impl Transcoder {
                 described,
                 posted
             );
-            (uploaded?, made?, posted?, cut.start_achieved)
+            if let Ok(stored) = &uploaded {
+                log::info!("job {id}: result stored ({} bytes)", stored.size);
+            }
+            let how = (cut.method, cut.copied_secs, cut.encoded_secs);
+            (uploaded?, made?, posted?, cut.start_achieved, Some(how))
         };
-        let mut result = describe(&made, result_key.clone(), profile, &uploaded)?;
+        self.finish(
+            tracker,
+            hls,
+            &output,
+            &result_key,
+            (uploaded, made, posted, start_achieved, how),
+        )
+        .await
+    }
+
+    /// The stored result of this job (an earlier try's, or another worker's), fetched to
+    /// `output` and described, and its poster (made again if it is missing).
+    async fn stored_result(
+        &self,
+        job: &TranscodeJob,
+        result_key: &str,
+        output: &std::path::Path,
+        poster: &std::path::Path,
+    ) -> Result<(Uploaded, Probe, Option<String>), StageError> {
+        fetch(&self.store, result_key, output).await?;
+        let (size, sha256) = sha256_file(output).await?;
+        let made = self.probe(&Input::output(output)).await?;
+        let poster_key = keys::poster_key(&job.job_id);
+        let posted = if self.store.head(&poster_key).await?.is_some() {
+            Some(poster_key)
+        } else {
+            let at = poster_time(&job.spec, made.duration().unwrap_or(Timecode::ZERO))?;
+            self.poster_after(job, output, poster, at).await?
+        };
+        let uploaded = Uploaded {
+            size,
+            sha256,
+            segments: Vec::new(),
+        };
+        Ok((uploaded, made, posted))
+    }
+
+    /// Completes the job's status with its result.
+    async fn finish(
+        &self,
+        mut tracker: JobTracker,
+        hls: Option<shared_proto::HlsSource>,
+        output: &std::path::Path,
+        result_key: &str,
+        (uploaded, made, posted, start_achieved, how): Made,
+    ) -> Result<(), StageError> {
+        let id = tracker.status().id.clone();
+        let profile = tracker.status().spec.profile;
+        let mut result = describe(&made, result_key.to_owned(), profile, &uploaded)?;
         if profile == Profile::Hls {
-            result.duration_secs = hls_duration(&output).await?;
+            result.duration_secs = hls_duration(output).await?;
         }
-        result.start_achieved = start_achieved;
+        // In stream time, like the request's own.
+        result.start_achieved = match (&hls, start_achieved) {
+            (Some(h), Some(at)) => {
+                Some(Timecode::from_micros(at.as_micros() + h.offset.as_micros()))
+            }
+            (_, at) => at,
+        };
+        result.source_segments = hls.map(|h| h.segments);
+        if let Some((method, copied, encoded)) = how {
+            result.method = Some(method);
+            result.copied_secs = copied;
+            result.encoded_secs = encoded;
+        }
         result.poster_key = posted;
         let duration = result.duration_secs;
         let size = result.size;

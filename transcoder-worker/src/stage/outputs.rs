@@ -139,5 +139,9 @@ pub(super) fn describe(
         poster_key: None,
         segments: uploaded.segments.clone(),
         start_achieved: None,
+        method: None,
+        copied_secs: None,
+        encoded_secs: None,
+        source_segments: None,
     })
 }

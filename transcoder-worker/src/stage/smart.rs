@@ -1,0 +1,297 @@
+//! The smart cut, run: the source's packets and first frame read, the head and tail encoded
+//! with its own x264 settings and checked to carry its very codec headers, the whole groups
+//! of pictures between copied, the pieces joined with the audio cut once. Any doubt on the
+//! way (`Unqualified`) and the caller encodes every frame instead.
+
+use super::clip::Clip;
+use super::{Run, Transcoder, PROBE_DEADLINE};
+use crate::ffmpeg::smart::{copy_args, encode_args, first_frame_args, join_args};
+use crate::probe::{self, Input, Probe};
+use crate::smart::{self, Packets, Piece, Plan, Unqualified};
+use crate::workdir::{path_str, WorkDir};
+use hopster_common::store::StoreError;
+use hopster_common::worker::{JobTracker, StageError};
+use shared_proto::Timecode;
+use std::path::Path;
+
+/// What a smart cut made.
+pub(super) struct SmartDone {
+    pub(super) copied_secs: f64,
+    pub(super) encoded_secs: f64,
+}
+
+/// A piece file this large is not read into memory to compare its headers.
+const MAX_PIECE_HEADER_READ: u64 = 256 * 1024 * 1024;
+
+impl Transcoder {
+    /// Makes `clip` of `input` by smart cut into `output` (with `stop_given` false, the clip
+    /// runs to the end of the source). `Ok(Err(why))` when the source or the clip does not
+    /// qualify: nothing was written to `output`, encode every frame instead.
+    pub(super) async fn smart_cut(
+        &self,
+        tracker: &mut JobTracker,
+        input: &Input,
+        probe: &Probe,
+        (clip, stop_given): (Clip, bool),
+        dir: &WorkDir,
+        output: &Path,
+    ) -> Result<Result<SmartDone, Unqualified>, StageError> {
+        if let Err(why) = smart::check_stream(probe) {
+            return Ok(Err(why));
+        }
+        tracker.status_mut().timeline.ffmpeg_started_ms = Some(hopster_common::now_ms());
+        let video = probe.video().cloned().unwrap_or_default();
+        let stop = stop_given.then(|| add(clip.start, clip.length));
+        // The packets and the first frame are independent reads of the source.
+        let first_frame = dir.file("smart-first.mp4");
+        let first_frame_path = path_str(&first_frame)?;
+        // The packets are listed a little past the stop: B-frames arrive after later frames.
+        let listed_to = stop.map(|s| add(s, Timecode::from_micros(2_000_000)));
+        let packets_args = smart::packets_args(input, clip.start, listed_to);
+        let first_args = first_frame_args(input, first_frame_path);
+        let (listed, first) = tokio::join!(
+            self.runner
+                .run(&self.settings.ffprobe, &packets_args, PROBE_DEADLINE, None),
+            self.runner
+                .run(&self.settings.ffmpeg, &first_args, PROBE_DEADLINE, None),
+        );
+        let listed = listed.map_err(|e| Run::Keyframes.failed(e))?;
+        first.map_err(|e| Run::Cut.failed(e))?;
+        let packets = match Packets::parse(&listed) {
+            Ok(p) => p,
+            Err(why) => return Ok(Err(why)),
+        };
+        let plan = match Plan::new(&packets, clip.start, stop) {
+            Ok(plan) => plan,
+            Err(why) => return Ok(Err(why)),
+        };
+        let first_bytes = read_small(&first_frame).await?;
+        let Some(source_config) = crate::mp4info::avcc(&first_bytes).map(<[u8]>::to_vec) else {
+            return Ok(Err(Unqualified(
+                "the source's codec headers could not be read".into(),
+            )));
+        };
+        let Some(options) = smart::x264_options(&first_bytes) else {
+            return Ok(Err(Unqualified(
+                "the video carries no x264 settings to continue it with".into(),
+            )));
+        };
+        let encoder = match self.encoder_args(&video, &options) {
+            Ok(args) => args,
+            Err(why) => return Ok(Err(why)),
+        };
+        log::info!(
+            "job {}: smart cut: {} frames encoded, the rest copied",
+            tracker.status().id,
+            plan.encoded_frames()
+        );
+
+        // The pieces are independent: head, middle and tail run at once (within the runner's
+        // process cap).
+        let timescale = packets.den / packets.num.max(1);
+        let piece = |name: &str| dir.file(&format!("smart-{name}.mp4"));
+        let (head, middle, tail) = (piece("head"), piece("middle"), piece("tail"));
+        let encode = |p: Option<Piece>, file: &Path| {
+            let args = p.map(|p| {
+                Ok::<_, StageError>(encode_args(
+                    input,
+                    packets.time(p.first),
+                    p.frames.unwrap_or(0),
+                    &encoder,
+                    timescale,
+                    path_str(file)?,
+                ))
+            });
+            async move {
+                match args {
+                    None => Ok(()),
+                    Some(args) => self.piece(&args?, clip).await,
+                }
+            }
+        };
+        let copy = async {
+            let args = copy_args(
+                input,
+                packets.time(plan.middle.first),
+                plan.middle.frames,
+                timescale,
+                path_str(&middle)?,
+            );
+            self.piece(&args, clip).await
+        };
+        let (h, m, t) = tokio::join!(encode(plan.head, &head), copy, encode(plan.tail, &tail));
+        h?;
+        m?;
+        t?;
+        let done_secs = packets.secs(plan.frame_ticks * plan.encoded_frames() as i64);
+        tracker.status_mut().record_transcode(
+            Timecode::from_secs_f64(done_secs),
+            clip.length,
+            None,
+        );
+        match tracker.flush_throttled().await {
+            Err(StoreError::Cancelled(_)) => return Err(StageError::Cancelled),
+            Err(e) => log::warn!("job {}: progress write failed: {e}", tracker.status().id),
+            Ok(()) => {}
+        }
+
+        // The join is only clean if every piece carries the source's own codec headers.
+        for (p, file) in [(plan.head, &head), (plan.tail, &tail)] {
+            if p.is_none() {
+                continue;
+            }
+            let bytes = read_small(file).await?;
+            if crate::mp4info::avcc(&bytes) != Some(source_config.as_slice()) {
+                return Ok(Err(Unqualified(
+                    "libx264 could not reproduce the source's codec headers".into(),
+                )));
+            }
+        }
+
+        let list = dir.file("smart-pieces.txt");
+        let mut text = String::new();
+        for (p, file) in [
+            (plan.head, &head),
+            (Some(plan.middle), &middle),
+            (plan.tail, &tail),
+        ] {
+            let Some(p) = p else { continue };
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            text.push_str(&format!("file '{}'\n", name.unwrap_or_default()));
+            if let Some(frames) = p.frames {
+                let secs = packets.secs(plan.frame_ticks * frames as i64);
+                text.push_str(&format!("duration {secs:.6}\n"));
+            }
+        }
+        tokio::fs::write(&list, text).await.map_err(|e| {
+            StageError::retry(
+                shared_proto::ErrorCode::TranscodeFailed,
+                format!("writing the smart cut's piece list: {e}"),
+            )
+        })?;
+        let args = join_args(
+            path_str(&list)?,
+            input,
+            clip.start,
+            stop_given.then_some(clip.length),
+            probe
+                .audio()
+                .is_some_and(|a| a.codec_name.as_deref() == Some("aac")),
+            path_str(output)?,
+        );
+        self.piece(&args, clip).await?;
+        // The stretch between the listed windows was counted, not listed: the joined clip
+        // must hold exactly the frames planned, or it is not used.
+        if let Some(planned) = plan.total_frames() {
+            let made = self.video_packets(output).await;
+            if made != Some(planned) {
+                let _ = tokio::fs::remove_file(output).await;
+                return Ok(Err(Unqualified(format!(
+                    "the joined clip holds {made:?} frames, not the {planned} planned"
+                ))));
+            }
+        }
+        let copied_secs = match plan.middle.frames {
+            Some(frames) => packets.secs(plan.frame_ticks * frames as i64),
+            None => {
+                let end = probe.duration().unwrap_or(clip.start).as_secs_f64();
+                (end - packets.time(plan.middle.first).as_secs_f64()).max(0.0)
+            }
+        };
+        Ok(Ok(SmartDone {
+            copied_secs,
+            encoded_secs: done_secs,
+        }))
+    }
+
+    /// The number of video packets in a file this worker wrote (read from its index); `None`
+    /// when ffprobe cannot tell.
+    async fn video_packets(&self, file: &Path) -> Option<u64> {
+        let args = probe::ffprobe_args(
+            &Input::output(file),
+            &[
+                "-select_streams",
+                "v:0",
+                "-count_packets",
+                "-show_entries",
+                "stream=nb_read_packets",
+                "-of",
+                "csv=p=0",
+            ],
+        );
+        let out = self
+            .runner
+            .run(&self.settings.ffprobe, &args, PROBE_DEADLINE, None)
+            .await
+            .ok()?;
+        out.trim().parse().ok()
+    }
+
+    /// One ffmpeg run of the smart cut, with the clip's deadline.
+    async fn piece(&self, args: &[String], clip: Clip) -> Result<(), StageError> {
+        self.runner
+            .run(
+                &self.settings.ffmpeg,
+                args,
+                self.deadline(clip.length),
+                None,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| Run::Cut.failed(e))
+    }
+
+    /// libx264's arguments that continue the source's video: its profile, level and x264
+    /// settings, the service's preset for anything they leave open.
+    fn encoder_args(
+        &self,
+        video: &crate::probe::Stream,
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<String>, Unqualified> {
+        let params = smart::x264_params(options, self.settings.crf)?;
+        let mut args = vec![
+            "-c:v".to_owned(),
+            "libx264".to_owned(),
+            "-preset".to_owned(),
+            self.settings.preset.clone(),
+            "-profile:v".to_owned(),
+            smart::profile_arg(video.profile.as_deref())?.to_owned(),
+            "-level".to_owned(),
+            smart::level_arg(video.level)?,
+            "-x264-params".to_owned(),
+            params,
+            "-pix_fmt".to_owned(),
+            "yuv420p".to_owned(),
+        ];
+        if self.settings.threads > 0 {
+            args.extend(["-threads".to_owned(), self.settings.threads.to_string()]);
+        }
+        Ok(args)
+    }
+}
+
+fn add(a: Timecode, b: Timecode) -> Timecode {
+    Timecode::from_micros(a.as_micros() + b.as_micros())
+}
+
+/// A small file this worker wrote (a first frame, a head or tail piece), read whole.
+async fn read_small(path: &Path) -> Result<Vec<u8>, StageError> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let file = tokio::fs::File::open(path).await.map_err(|e| {
+        StageError::retry(
+            shared_proto::ErrorCode::TranscodeFailed,
+            format!("reading {}: {e}", path.display()),
+        )
+    })?;
+    file.take(MAX_PIECE_HEADER_READ)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| {
+            StageError::retry(
+                shared_proto::ErrorCode::TranscodeFailed,
+                format!("reading {}: {e}", path.display()),
+            )
+        })?;
+    Ok(bytes)
+}
