@@ -39,6 +39,17 @@ need_cargo_fuzz() {
     fi
 }
 
+# cargo-tarpaulin (crates.io) for scripts/coverage: its LLVM engine reads the counters itself,
+# so it needs no llvm-tools component (rustup cannot download one here) and no system LLVM
+# (Debian's 16 cannot read rustc's LLVM 22 profiles).
+TARPAULIN_VERSION=0.37.5
+need_tarpaulin() {
+    if ! cargo tarpaulin --version 2>/dev/null | grep -q " $TARPAULIN_VERSION\$"; then
+        log "installing cargo-tarpaulin $TARPAULIN_VERSION (cargo install, about five minutes, once)"
+        cargo install --locked --version "$TARPAULIN_VERSION" cargo-tarpaulin
+    fi
+}
+
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # Waits up to $3 seconds for host $1 port $2 to accept connections.
@@ -63,6 +74,17 @@ need_rabbitmq() {
     wait_port 127.0.0.1 5672 90 || { log "RabbitMQ did not come up on 127.0.0.1:5672"; exit 1; }
     # The port opens before the broker accepts logins; wait for the app itself.
     if command -v rabbitmqctl >/dev/null; then as_root rabbitmqctl -q await_startup >/dev/null 2>&1 || true; fi
+}
+
+# The suite needs room: the debug build (about 4.5 GiB in target/), the stand-in images and the
+# compose stack's images (about 4 GiB in Docker), the venvs and the fuzz builds. A machine with
+# less is told so up front, instead of by a compiler that cannot write its output.
+check_disk() {
+    local free_kb
+    free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+    if [ "${free_kb:-0}" -lt $((12 * 1024 * 1024)) ]; then
+        log "warning: $((free_kb / 1024)) MiB free on $(df -P . | awk 'NR == 2 { print $6 }'); the suite needs about 12 GiB"
+    fi
 }
 
 # The image docker-compose.yml names for `$1` (a repository: rabbitmq, localstack/localstack).

@@ -4,6 +4,7 @@ pub mod auth;
 mod counted;
 pub mod error;
 mod events;
+mod failpoint;
 mod hot;
 mod jobs;
 pub mod limits;

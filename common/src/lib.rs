@@ -51,12 +51,12 @@ pub fn init_logging() {
 /// SSRF guard's resolver, peer check and redirect policy, the configured timeouts, no proxy.
 pub fn source_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
     use std::time::Duration;
-    let allow_private = settings.sources.allow_private_networks;
-    Ok(guard::guarded_builder(allow_private)
+    let policy = guard::Policy::of(&settings.sources);
+    Ok(guard::guarded_builder(&policy)
         .connect_timeout(Duration::from_secs(settings.sources.connect_timeout_secs))
         .read_timeout(Duration::from_secs(settings.sources.read_timeout_secs))
         .timeout(Duration::from_secs(settings.sources.total_timeout_secs))
-        .redirect(guard::redirect_policy(allow_private))
+        .redirect(guard::redirect_policy(&policy))
         .user_agent(concat!("hopster/", env!("CARGO_PKG_VERSION")))
         .build()?)
 }

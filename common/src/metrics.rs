@@ -69,6 +69,12 @@ const FAMILIES: &[(&str, &str, &str, &[f64])] = &[
         &[],
     ),
     (
+        "hopster_jobs_requeued_total",
+        "counter",
+        "Stranded queued jobs the reaper published again.",
+        &[],
+    ),
+    (
         "hopster_rate_limited_total",
         "counter",
         "Requests the gateway refused with 429 rate_limited, by limit.",

@@ -13,7 +13,7 @@ pub async fn readiness(broker: &Broker, store: &Store) -> (bool, bool) {
 
 /// `/readyz`'s answer: 200 when both are reachable, 503 naming what is not.
 pub fn readiness_response((broker, store): (bool, bool)) -> HttpResponse {
-    let body = serde_json::json!({"broker": broker, "store": store});
+    let body = shared_proto::api::Readiness { broker, store };
     if broker && store {
         HttpResponse::Ok().json(body)
     } else {

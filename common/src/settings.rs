@@ -25,6 +25,24 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub notify: NotifySettings,
     pub retention: RetentionSettings,
+    pub recovery: RecoverySettings,
+}
+
+/// `[recovery]`: the reaper of stranded jobs (run by the downloader).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoverySettings {
+    /// A job still `queued` this long after its last change, with the download queue empty,
+    /// is published again (`HOPSTER__RECOVERY__REQUEUE_AFTER_SECS`); 0: never.
+    pub requeue_after_secs: u64,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            requeue_after_secs: 300,
+        }
+    }
 }
 
 /// A value that is never printed.
@@ -138,26 +156,74 @@ pub struct DownloaderSettings {
 pub struct AmqpSettings {
     /// Broker URL (`HOPSTER__AMQP__URL`).
     pub url: String,
+    /// The nodes of a RabbitMQ cluster (`HOPSTER__AMQP__URLS`, comma-separated); when given,
+    /// `url` is not used. A service connects to the first node that answers, and reconnects
+    /// to the next one when its node goes away. The nodes share users and vhosts, so the
+    /// first URL's credentials and vhost are used for all.
+    pub urls: Vec<String>,
     /// Name prefix of the exchange and queues (`HOPSTER__AMQP__PREFIX`).
     pub prefix: String,
     /// Messages a worker holds at once, i.e. its concurrency (`HOPSTER__AMQP__PREFETCH`).
     pub prefetch: u16,
-    /// Longest wait for a publish confirm before the publish counts as failed
-    /// (`HOPSTER__AMQP__PUBLISH_TIMEOUT_MS`); the gateway then answers 503.
+    /// How long a publish waits with no broker node reachable before it counts as failed
+    /// (`HOPSTER__AMQP__PUBLISH_TIMEOUT_MS`); the gateway then answers 503. While a node is
+    /// connected the confirm is awaited up to six times as long (a quorum queue's leader
+    /// election holds confirms back).
     pub publish_timeout_ms: u64,
     /// How long a service keeps trying to reach the broker at start
     /// (`HOPSTER__AMQP__CONNECT_RETRY_SECS`).
     pub connect_retry_secs: u64,
+    /// The type of the work, delay and dead-letter queues (`HOPSTER__AMQP__QUEUE_TYPE`):
+    /// `classic`, or `quorum` (replicated on a cluster). Fixed when a queue is declared:
+    /// changing it needs the migration in the README.
+    pub queue_type: QueueType,
+    /// Quorum queues: deliveries of one message before the queue dead-letters it, whatever
+    /// the worker decided (`HOPSTER__AMQP__DELIVERY_LIMIT`); catches a message that kills its
+    /// worker every time.
+    pub delivery_limit: u32,
+}
+
+/// `[amqp] queue_type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    #[default]
+    Classic,
+    Quorum,
+}
+
+impl AmqpSettings {
+    /// The broker nodes: `urls`, or `url` alone.
+    pub fn nodes(&self) -> Vec<&str> {
+        if self.urls.is_empty() {
+            vec![self.url.as_str()]
+        } else {
+            self.urls.iter().map(String::as_str).collect()
+        }
+    }
+}
+
+impl QueueType {
+    /// The `x-queue-type` argument's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        }
+    }
 }
 
 impl Default for AmqpSettings {
     fn default() -> Self {
         AmqpSettings {
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            urls: Vec::new(),
             prefix: "hopster".into(),
             prefetch: 1,
             publish_timeout_ms: 5000,
             connect_retry_secs: 60,
+            queue_type: QueueType::Classic,
+            delivery_limit: 10,
         }
     }
 }
@@ -257,6 +323,14 @@ pub struct SourceSettings {
     /// Off by default: the service fetches URLs that strangers give it. Development runs
     /// against a local source turn it on.
     pub allow_private_networks: bool,
+    /// Internal `ip:port`s fetched although the guard is on
+    /// (`HOPSTER__SOURCES__TRUSTED_ADDRESSES`, comma-separated): an internal catalogue or
+    /// media server the operator runs. Exact: another port on the same address is refused.
+    pub trusted_addresses: Vec<std::net::SocketAddr>,
+    /// Largest HLS playlist read, master or media (`HOPSTER__SOURCES__MAX_PLAYLIST_BYTES`).
+    pub max_playlist_bytes: u64,
+    /// Most HLS segments fetched for one job (`HOPSTER__SOURCES__MAX_SEGMENTS`).
+    pub max_segments: u32,
 }
 
 impl Default for SourceSettings {
@@ -276,6 +350,9 @@ impl Default for SourceSettings {
             max_fps: 240,
             max_streams: 32,
             allow_private_networks: false,
+            trusted_addresses: Vec::new(),
+            max_playlist_bytes: 1024 * 1024,
+            max_segments: 2000,
         }
     }
 }
@@ -308,6 +385,10 @@ pub struct TranscoderSettings {
     pub stall_timeout_secs: u64,
     /// Target length of an HLS segment (`HOPSTER__TRANSCODER__HLS_SEGMENT_SECS`).
     pub hls_segment_secs: u32,
+    /// A whole-source mp4 job whose source is already H.264 (8-bit 4:2:0, within
+    /// `max_height`) with AAC sound is remuxed as it is, not re-encoded; `false` re-encodes
+    /// every job (`HOPSTER__TRANSCODER__PASSTHROUGH`).
+    pub passthrough: bool,
     /// Address-space cap of every ffmpeg and ffprobe process, in MiB (RLIMIT_AS, set by
     /// util-linux's `prlimit` as it starts the program); 0 = no cap
     /// (`HOPSTER__TRANSCODER__MAX_MEMORY_MIB`). Over it, allocations fail and the job fails
@@ -333,6 +414,7 @@ impl Default for TranscoderSettings {
             work_dir: None,
             stall_timeout_secs: 60,
             hls_segment_secs: 4,
+            passthrough: true,
             // A 4K clip measured 0.94 GiB resident, 2 GiB of address space being enough on 2
             // cores; more cores mean more threads, each with its stack and malloc arena.
             max_memory_mib: 4096,
@@ -447,6 +529,8 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("auth.api_keys")
+                .with_list_parse_key("sources.trusted_addresses")
+                .with_list_parse_key("amqp.urls")
                 .source(Some(structured)),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
@@ -506,6 +590,25 @@ mod tests {
             s.gateway.secret_key.as_ref().map(Secret::expose),
             Some("s3cret")
         );
+    }
+
+    #[test]
+    fn trusted_addresses_are_a_comma_separated_list_of_ip_ports() {
+        let s = Settings::load_from(vars(&[(
+            "HOPSTER__SOURCES__TRUSTED_ADDRESSES",
+            "10.0.0.5:8080,[fd00::1]:443",
+        )]))
+        .unwrap();
+        let expected: Vec<std::net::SocketAddr> = vec![
+            "10.0.0.5:8080".parse().unwrap(),
+            "[fd00::1]:443".parse().unwrap(),
+        ];
+        assert_eq!(s.sources.trusted_addresses, expected);
+        let bad = Settings::load_from(vars(&[(
+            "HOPSTER__SOURCES__TRUSTED_ADDRESSES",
+            "media.internal:80",
+        )]));
+        assert!(bad.is_err(), "a name is not an address: {bad:?}");
     }
 
     #[test]

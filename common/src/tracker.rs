@@ -62,8 +62,8 @@ impl JobTracker {
         settings: &WorkerSettings,
     ) -> Result<JobTracker, StoreError> {
         let mut tracker = JobTracker::new(store, status, settings);
+        tracker.enter(state);
         let status = tracker.status_mut();
-        status.advance(state);
         status.attempt = attempt.max(1);
         if attempt > 1 {
             status.retries += 1;
@@ -71,6 +71,14 @@ impl JobTracker {
         status.worker = Some(crate::worker_id());
         tracker.flush().await?;
         Ok(tracker)
+    }
+
+    /// Moves the job to `state` and records when in its timeline (written with the next
+    /// flush).
+    pub fn enter(&mut self, state: JobState) {
+        if self.status.advance(state) {
+            self.status.timeline.entered(state, crate::now_ms());
+        }
     }
 
     pub fn status(&self) -> &JobStatus {

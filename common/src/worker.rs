@@ -286,39 +286,66 @@ impl<S: Stage> Worker<S> {
     /// connection closes.
     pub async fn run(mut self, prefetch: u16, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.shutdown = shutdown.clone();
-        let mut consumer = self.broker.consume(S::KEY, prefetch).await?;
+        let mut subscription = self.broker.consume(S::KEY, prefetch).await?;
         let mut tasks = JoinSet::new();
         log::info!(
             "{} worker consuming {}",
             S::KEY,
             self.broker.topology().queue(S::KEY)
         );
+        // Set by a consumer error until the consumer is seen working again or replaced.
+        let mut troubled = false;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                // A consumer whose channel closed (its queue missing on the node reached after
+                // a failover) is never resumed by the recovery: subscribe again.
+                () = tokio::time::sleep(Duration::from_secs(1)), if troubled => {
+                    if subscription.is_dead() {
+                        log::warn!("{} consumer's channel is closed; subscribing again", S::KEY);
+                        match self.resubscribe(prefetch).await {
+                            Some(fresh) => subscription = fresh,
+                            None => break,
+                        }
+                        troubled = false;
+                    } else if subscription.channel.status().connected() {
+                        troubled = false;
+                    }
+                }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Err(e) = done {
                         log::error!("{} task ended abnormally: {e}", S::KEY);
                     }
                 }
-                next = consumer.next() => match next {
+                next = subscription.consumer.next() => match next {
                     Some(Ok(delivery)) => {
                         let worker = self.clone();
                         tasks.spawn(async move { worker.settle(delivery).await });
                     }
                     Some(Err(e)) => {
-                        // The connection dropped; lapin's recovery reconnects, re-declares and
-                        // resumes this consumer. Unacked messages come back redelivered.
+                        // The connection dropped; lapin's recovery reconnects (to another
+                        // node when there is one), re-declares and resumes this consumer.
+                        // Unacked messages come back redelivered. The check below catches a
+                        // consumer that is not resumed.
                         log::warn!("{} consumer error: {e}; waiting for the broker", S::KEY);
-                        tokio::select! {
-                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                            () = shutdown.cancelled() => {}
+                        troubled = true;
+                        // The connection under these deliveries is gone, so the broker gives
+                        // them to another consumer: finishing them here too would do the work
+                        // twice (two transcodes writing one result). Stop them; their acks
+                        // could not reach the broker anyway.
+                        if !tasks.is_empty() {
+                            log::warn!(
+                                "{}: abandoning {} delivery(ies) in flight; the broker redelivers them",
+                                S::KEY,
+                                tasks.len()
+                            );
+                            tasks.abort_all();
                         }
                     }
                     None => {
                         log::warn!("{} consumer was cancelled; subscribing again", S::KEY);
                         match self.resubscribe(prefetch).await {
-                            Some(fresh) => consumer = fresh,
+                            Some(fresh) => subscription = fresh,
                             None => break,
                         }
                     }
@@ -340,7 +367,7 @@ impl<S: Stage> Worker<S> {
 
     /// Consumes again after the broker cancelled the consumer, backing off until it works or
     /// shutdown begins.
-    async fn resubscribe(&self, prefetch: u16) -> Option<lapin::Consumer> {
+    async fn resubscribe(&self, prefetch: u16) -> Option<crate::broker::Subscription> {
         let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
         loop {
             tokio::select! {

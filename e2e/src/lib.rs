@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod cluster;
 pub mod compose;
 pub mod docker;
 pub mod hook;

@@ -62,20 +62,23 @@ pub fn binary(name: &str) -> PathBuf {
 /// A running service; killed when dropped.
 pub struct Service {
     pub name: String,
+    /// The file its stdout and stderr go to.
+    pub log: PathBuf,
     child: Child,
 }
 
 impl Service {
-    /// Starts `name` with exactly `env` (plus PATH, so it finds ffmpeg), logging to a file
+    /// Starts `name` with exactly `env` (plus PATH, so it finds ffmpeg, and LLVM_PROFILE_FILE,
+    /// so a coverage build counts what the service ran), logging to a file
     /// under `log_dir`.
     pub fn start(name: &str, env: &BTreeMap<String, String>, log_dir: &Path) -> Service {
-        let log = std::fs::File::create(
-            log_dir.join(format!("{name}-{}.log", crate::random_name("run"))),
-        )
-        .expect("log file");
+        let log_path = log_dir.join(format!("{name}-{}.log", crate::random_name("run")));
+        let log = std::fs::File::create(&log_path).expect("log file");
         let child = Command::new(binary(name))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // Where an instrumented build writes its counters (scripts/coverage).
+            .envs(std::env::var("LLVM_PROFILE_FILE").map(|f| ("LLVM_PROFILE_FILE", f)))
             .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -84,6 +87,7 @@ impl Service {
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
         Service {
             name: name.to_owned(),
+            log: log_path,
             child,
         }
     }
@@ -100,6 +104,11 @@ impl Service {
             .status()
             .expect("kill");
         assert!(status.success(), "kill -{signal} {}", self.pid());
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits for the process to exit, up to `deadline`; `None` if it is still running.
@@ -119,6 +128,17 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        // An instrumented build (scripts/coverage) writes its counters when it exits, not when
+        // it is killed: let it shut down the way a deployment stops it.
+        if std::env::var_os("LLVM_PROFILE_FILE").is_some()
+            && matches!(self.child.try_wait(), Ok(None))
+        {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid().to_string())
+                .status();
+            let _ = self.wait_exit(std::time::Duration::from_secs(15));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -167,6 +187,8 @@ type EnvFor = Box<dyn Fn(&str) -> BTreeMap<String, String> + Send + Sync>;
 /// The services as processes, plus a client of the gateway.
 pub struct NativeStack {
     pub api: crate::api::Api,
+    /// The gateway's port.
+    pub port: u16,
     pub services: Vec<Service>,
     env: EnvFor,
     logs: crate::TempDir,
@@ -176,21 +198,34 @@ pub struct NativeStack {
 }
 
 impl NativeStack {
-    /// Starts the gateway (on `port`) and `workers`, each with the environment `env(name)`,
-    /// and waits until the gateway is ready.
+    /// Starts the gateway and `workers`, each with the environment `env(name)`, and waits
+    /// until the gateway is ready. The gateway binds port 0 and logs the port it got (a port
+    /// chosen in advance could be taken by another test before the gateway binds it); `port`
+    /// holds it.
     pub async fn start(
-        port: u16,
         workers: &[&str],
         env: impl Fn(&str) -> BTreeMap<String, String> + Send + Sync + 'static,
     ) -> NativeStack {
+        let env = move |name: &str| {
+            let mut env = env(name);
+            if name == "api-gateway" {
+                env.insert("HOPSTER__GATEWAY__BIND".into(), "127.0.0.1:0".into());
+            }
+            env
+        };
         let mut stack = NativeStack {
-            api: crate::api::Api::new(format!("http://127.0.0.1:{port}")),
+            api: crate::api::Api::new(String::new()),
+            port: 0,
             services: Vec::new(),
             env: Box::new(env),
             logs: crate::TempDir::new("hopster-logs"),
             work: crate::TempDir::new("hopster-work"),
         };
         stack.add("api-gateway");
+        stack.port = stack
+            .logged_port("api-gateway", "api-gateway listening on port ")
+            .await;
+        stack.api = crate::api::Api::new(format!("http://127.0.0.1:{}", stack.port));
         for name in workers {
             stack.add(name);
         }
@@ -222,6 +257,57 @@ impl NativeStack {
             .or_insert_with(|| self.work.0.display().to_string());
         self.services.push(Service::start(name, &env, &self.logs.0));
         self.services.len() - 1
+    }
+
+    /// Kills service `i` (SIGKILL, as a crash) and starts a new process of the same name with
+    /// the same environment in its place, as a supervisor would.
+    pub fn restart(&mut self, i: usize) {
+        let name = self.services[i].name.clone();
+        let mut env = (self.env)(&name);
+        env.entry("HOPSTER__TRANSCODER__WORK_DIR".into())
+            .or_insert_with(|| self.work.0.display().to_string());
+        // Dropping the old one kills it and reaps it.
+        self.services[i] = Service::start(&name, &env, &self.logs.0);
+    }
+
+    /// The port that the process `name` logged after `marker` (as in "… on port 41234"),
+    /// waiting up to 30 s for the line. Services given port 0 pick their own, so a test
+    /// never races another process for a port it chose in advance.
+    pub async fn logged_port(&mut self, name: &str, marker: &str) -> u16 {
+        let i = self
+            .services
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} is running"));
+        match self.logged_port_of(i, marker).await {
+            Some(port) => port,
+            None => panic!("{name} exited: {}", self.log_tail(name)),
+        }
+    }
+
+    /// The port that service `i` logged after `marker`, waiting up to 30 s for the line;
+    /// `None` if the process exited first.
+    pub async fn logged_port_of(&mut self, i: usize, marker: &str) -> Option<u16> {
+        let started = std::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&self.services[i].log).unwrap_or_default();
+            let found = text.lines().find_map(|line| {
+                let (_, rest) = line.split_once(marker)?;
+                rest.split_whitespace().next()?.parse::<u16>().ok()
+            });
+            if found.is_some() {
+                return found;
+            }
+            if !self.services[i].is_running() {
+                return None;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{} never logged `{marker}`: {text}",
+                self.services[i].name
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Everything every process has logged so far.

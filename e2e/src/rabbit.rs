@@ -4,17 +4,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::native::free_port;
+
 pub struct PrivateBroker {
     pub node: String,
     pub port: u16,
     dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 fn ctl(node: &str, args: &[&str]) -> bool {
@@ -26,8 +21,23 @@ fn ctl(node: &str, args: &[&str]) -> bool {
 }
 
 impl PrivateBroker {
-    /// Starts a node on free ports with its own data directory; waits until it serves.
+    /// Starts a node on free ports with its own data directory; waits until it serves. The
+    /// ports are picked free and handed to RabbitMQ (it cannot bind port 0 and say which it
+    /// got), so another process may take one first: a node that does not come up is tried
+    /// again on other ports, twice, and its log is shown.
     pub fn start() -> PrivateBroker {
+        let mut logs = String::new();
+        for _ in 0..3 {
+            match PrivateBroker::try_start() {
+                Ok(broker) => return broker,
+                Err(log) => logs.push_str(&log),
+            }
+        }
+        panic!("the private broker did not start, three times:\n{logs}");
+    }
+
+    /// One try of [`PrivateBroker::start`]; the end of the node's log when it fails.
+    fn try_start() -> Result<PrivateBroker, String> {
         let name = crate::random_name("hopster");
         let node = format!("{name}@localhost");
         let port = free_port();
@@ -68,15 +78,24 @@ impl PrivateBroker {
         assert!(status.success(), "rabbitmq-server -detached failed");
         let broker = PrivateBroker { node, port, dir };
         let pid = broker.dir.join("pid");
-        assert!(
-            ctl(&broker.node, &["wait", pid.to_str().unwrap_or_default()]),
-            "the private broker did not start"
-        );
-        assert!(
-            ctl(&broker.node, &["await_startup"]),
-            "the private broker did not start"
-        );
-        broker
+        if ctl(&broker.node, &["wait", pid.to_str().unwrap_or_default()])
+            && ctl(&broker.node, &["await_startup"])
+        {
+            return Ok(broker);
+        }
+        // Dropping it stops the node and removes its directory: read the log first.
+        let mut log = format!("--- {} (port {}):\n", broker.node, broker.port);
+        for entry in std::fs::read_dir(broker.dir.join("log"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            log.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            log.push('\n');
+        }
+        Err(log)
     }
 
     pub fn url(&self) -> String {

@@ -1,12 +1,15 @@
 //! s3s-fs serving a temp directory on a loopback port: a real S3 API, no Python, no Docker.
-//! It can be taken down and brought back on the same port, for outage tests.
+//! It can be taken down and brought back on the same port, for outage tests. The port stays
+//! bound through an outage (connections are accepted and dropped at once): released, it could
+//! be taken meanwhile as the local port of some outgoing connection, and the restore's bind
+//! would fail.
 
 use crate::{random_name, TempDir};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub const ACCESS_KEY: &str = "hopster-test";
@@ -16,14 +19,16 @@ pub struct S3Server {
     pub endpoint: String,
     pub bucket: String,
     pub root: TempDir,
-    addr: SocketAddr,
     service: S3Service,
+    listener: Arc<tokio::net::TcpListener>,
     task: Option<JoinHandle<()>>,
+    /// Cuts every connection while the API is down.
+    refuser: Option<JoinHandle<()>>,
 }
 
 /// Accepts connections until aborted; aborting drops the JoinSet, which aborts every open
 /// connection too, so an outage is total.
-fn serve(listener: tokio::net::TcpListener, service: S3Service) -> JoinHandle<()> {
+fn serve(listener: Arc<tokio::net::TcpListener>, service: S3Service) -> JoinHandle<()> {
     tokio::spawn(async move {
         let http = Builder::new(TokioExecutor::new());
         let mut connections = JoinSet::new();
@@ -60,39 +65,59 @@ impl S3Server {
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key.to_owned()));
         let service = builder.build();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("binding s3");
+        let listener = Arc::new(
+            tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .expect("binding s3"),
+        );
         let addr = listener.local_addr().expect("s3 address");
-        let task = Some(serve(listener, service.clone()));
+        let task = Some(serve(listener.clone(), service.clone()));
         S3Server {
             endpoint: format!("http://{addr}"),
             bucket,
             root,
-            addr,
             service,
+            listener,
             task,
+            refuser: None,
         }
     }
 
-    /// Takes the API down: the port refuses connections and open ones are cut.
+    /// Takes the API down: open connections are cut, and new ones are closed as soon as
+    /// they are accepted.
     pub fn outage(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if self.refuser.is_none() {
+            let listener = self.listener.clone();
+            self.refuser = Some(tokio::spawn(async move {
+                while let Ok((socket, _)) = listener.accept().await {
+                    drop(socket);
+                }
+            }));
         }
     }
 
     /// Brings the API back on the same port with the same data.
     pub async fn restore(&mut self) {
-        let listener = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .expect("re-binding s3");
-        self.task = Some(serve(listener, self.service.clone()));
+        if let Some(refuser) = self.refuser.take() {
+            refuser.abort();
+            let _ = refuser.await;
+        }
+        if self.task.is_none() {
+            self.task = Some(serve(self.listener.clone(), self.service.clone()));
+        }
     }
 }
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        self.outage();
+        for task in [self.task.take(), self.refuser.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
     }
 }
