@@ -404,7 +404,11 @@ async fn jobs_survive_random_kills_of_every_part() {
         assert_eq!(recorded.key, mine[0].as_str(), "{id}");
     }
 
-    // The dead-letter queue holds the two undecodable messages and nothing else.
+    // The dead-letter queue holds the two undecodable messages and nothing else. The node
+    // read from may have been started again at the chaos's end: first the cluster is whole.
+    tokio::task::block_in_place(|| {
+        cluster.wait_running(0, cluster.urls().len(), false, Duration::from_secs(180))
+    });
     let amqp =
         lapin::Connection::connect(&cluster.urls()[0], lapin::ConnectionProperties::default())
             .await
