@@ -267,7 +267,9 @@ impl Broker {
         let fresh = self.connection.create_channel().await?;
         declare(&fresh, &self.topology, &self.settings).await?;
         if lane.confirms {
-            fresh.confirm_select(ConfirmSelectOptions::default()).await?;
+            fresh
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
         }
         log::warn!("broker: a channel the broker closed was opened again");
         *lane

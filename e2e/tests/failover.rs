@@ -13,16 +13,16 @@
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
 use e2e::native::{env_from_settings, NativeStack};
-use e2e::stack::RemoveOnDrop;
-use hopster_common::settings::AmqpSettings;
-use hopster_common::Broker;
-use lapin::options::{BasicGetOptions, ExchangeDeleteOptions};
-use shared_proto::topology::{self, Topology};
 use e2e::rabbit::PrivateBroker;
 use e2e::source::SourceServer;
+use e2e::stack::RemoveOnDrop;
 use e2e::TempDir;
+use hopster_common::settings::AmqpSettings;
 use hopster_common::settings::Backend;
+use hopster_common::Broker;
+use lapin::options::{BasicGetOptions, ExchangeDeleteOptions};
 use serde_json::json;
+use shared_proto::topology::{self, Topology};
 use std::time::{Duration, Instant};
 
 const JOB_DEADLINE: Duration = Duration::from_secs(120);
@@ -117,7 +117,10 @@ async fn a_publish_goes_through_after_the_broker_closed_its_channel() {
         .expect("connect");
     let channel = conn.create_channel().await.expect("channel");
     channel
-        .exchange_delete(t.exchange().as_str().into(), ExchangeDeleteOptions::default())
+        .exchange_delete(
+            t.exchange().as_str().into(),
+            ExchangeDeleteOptions::default(),
+        )
         .await
         .expect("exchange.delete");
 
