@@ -85,13 +85,15 @@ pub async fn submit(
 /// checked by the downloader) and a clip longer than allowed.
 fn check_limits(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
     if let Some(length) = spec.clip_length() {
-        if length.as_micros() > state.max_clip_secs.saturating_mul(1_000_000) {
+        let (limit, what) = if spec.profile.is_animation() {
+            (state.max_animation_secs, "an animation")
+        } else {
+            (state.max_clip_secs, "a clip")
+        };
+        if length.as_micros() > limit.saturating_mul(1_000_000) {
             return Err(ApiError::new(
                 ErrorCode::ClipTooLong,
-                format!(
-                    "the clip is {length} long; at most {} s are allowed",
-                    state.max_clip_secs
-                ),
+                format!("the clip is {length} long; {what} may be at most {limit} s"),
             ));
         }
     }

@@ -41,6 +41,7 @@ impl Application {
             max_body_bytes: settings.gateway.max_body_bytes,
             guard: hopster_common::guard::Policy::of(&settings.sources),
             max_clip_secs: settings.sources.max_clip_secs,
+            max_animation_secs: settings.sources.max_animation_secs,
             hot,
             events,
             limits: crate::limits::Limits::new(&settings.limits),

@@ -18,6 +18,8 @@ pub struct AppState {
     pub guard: hopster_common::guard::Policy,
     /// `sources.max_clip_secs`.
     pub max_clip_secs: u64,
+    /// `sources.max_animation_secs`.
+    pub max_animation_secs: u64,
     /// Recently read statuses.
     pub hot: Arc<crate::hot::HotStatus>,
     /// Every status event the services publish, for `GET /v1/jobs/{id}/events`.

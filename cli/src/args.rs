@@ -7,8 +7,8 @@ use clap_complete::Shell;
 use shared_proto::{Accuracy, JobId, JobState, Profile, Timecode};
 use std::path::PathBuf;
 use values::{
-    accuracy_parser, max_height_parser, parse_callback_url, parse_job_id, parse_server,
-    parse_timecode, parse_url, parse_video_id, profile_parser, state_parser,
+    accuracy_parser, fps_parser, lufs_parser, max_height_parser, parse_callback_url, parse_job_id,
+    parse_server, parse_timecode, parse_url, parse_video_id, profile_parser, state_parser,
 };
 
 mod values;
@@ -97,6 +97,21 @@ pub struct ClipArgs {
     /// Scale the video down to at most this many lines (16-4320; video profiles).
     #[arg(long, value_parser = max_height_parser())]
     pub max_height: Option<u32>,
+
+    /// Frames per second of an animation (`--profile gif` or `webp`; 1-30, default 12).
+    #[arg(long, value_parser = fps_parser())]
+    pub fps: Option<u32>,
+
+    /// Normalize the sound's loudness (EBU R128) to LUFS (-70 to -5; default -16).
+    #[arg(
+        long,
+        value_name = "LUFS",
+        num_args = 0..=1,
+        default_missing_value = "-16",
+        allow_negative_numbers = true,
+        value_parser = lufs_parser()
+    )]
+    pub normalize_audio: Option<i32>,
 
     /// `frame` (default: re-encoded, exact) or `keyframe` (stream copy from the keyframe at or
     /// before the start; mp4 without --max-height only).
@@ -243,9 +258,37 @@ mod tests {
             &["--accuracy", "exact"],
             &["--poster-at", "1"],
             &["--callback-url", "ftp://h/x"],
+            &["--fps", "0"],
+            &["--fps", "31"],
+            &["--normalize-audio", "-4"],
         ] {
             let args = [&["hopster", "clip", "--video-id", "v"][..], bad].concat();
             assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
         }
+        let gif = [
+            "hopster",
+            "clip",
+            "--video-id",
+            "v",
+            "--profile",
+            "gif",
+            "--fps",
+            "8",
+        ];
+        let Command::Clip(args) = Cli::try_parse_from(gif).unwrap().command else {
+            panic!("not clip")
+        };
+        assert_eq!((args.profile, args.fps), (Some(Profile::Gif), Some(8)));
+        let loud = |extra: &[&'static str]| {
+            let argv = [&["hopster", "clip", "--video-id", "v"][..], extra].concat();
+            let Command::Clip(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not clip")
+            };
+            args.normalize_audio
+        };
+        assert_eq!(loud(&[]), None);
+        assert_eq!(loud(&["--normalize-audio"]), Some(-16));
+        assert_eq!(loud(&["--normalize-audio", "-23"]), Some(-23));
+        assert_eq!(loud(&["--normalize-audio", "--profile", "mp3"]), Some(-16));
     }
 }

@@ -10,7 +10,7 @@ use crate::output::{describe_job, print_json, result_summary, source_summary, Ta
 use crate::progress::{JobView, Mode};
 use crate::wait;
 use serde::Serialize;
-use shared_proto::{JobId, JobState, Profile};
+use shared_proto::{AudioOptions, JobId, JobState, Profile};
 use std::path::Path;
 
 /// What `clip`, `download` and `poster` print with `--json`: the job and the file.
@@ -78,6 +78,11 @@ async fn clip(
         max_height: args.max_height,
         poster_at: args.poster_at,
         callback_url: args.callback_url,
+        fps: args.fps,
+        audio: args.normalize_audio.map(|lufs| AudioOptions {
+            normalize: true,
+            target_lufs: Some(lufs),
+        }),
     };
     submission.check().map_err(|e| CliError::Usage(e.message))?;
     hint.set(

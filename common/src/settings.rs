@@ -304,6 +304,9 @@ pub struct SourceSettings {
     pub max_duration_secs: u64,
     /// Longest clip accepted (`HOPSTER__SOURCES__MAX_CLIP_SECS`).
     pub max_clip_secs: u64,
+    /// Longest animation (`gif`, `webp`) accepted (`HOPSTER__SOURCES__MAX_ANIMATION_SECS`):
+    /// every frame of one is held in a palette or an image file.
+    pub max_animation_secs: u64,
     /// Widest video frame accepted, read from the probe before anything is decoded
     /// (`HOPSTER__SOURCES__MAX_WIDTH`).
     pub max_width: u32,
@@ -343,6 +346,7 @@ impl Default for SourceSettings {
             total_timeout_secs: 3600,
             max_duration_secs: 6 * 3600,
             max_clip_secs: 3600,
+            max_animation_secs: 30,
             // 8K UHD (7680×4320) in either orientation is the largest frame admitted.
             max_width: 7680,
             max_height: 7680,

@@ -175,3 +175,57 @@ pub fn probe(path: &Path) -> Probed {
         height: dimension("height"),
     }
 }
+
+/// An animated WebP's canvas width and height, frame count and total length in milliseconds,
+/// read from its RIFF chunks (`VP8X`, one `ANMF` per frame): ffmpeg 5.1 cannot decode an
+/// animated WebP. `None` when `bytes` is not one.
+pub fn webp_animation(bytes: &[u8]) -> Option<(u32, u32, usize, u64)> {
+    let le24 = |b: &[u8]| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+    if bytes.get(..4)? != b"RIFF" || bytes.get(8..12)? != b"WEBP" {
+        return None;
+    }
+    let (mut at, mut canvas, mut frames, mut millis) = (12, None, 0, 0u64);
+    while at + 8 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?) as usize;
+        let body = bytes.get(at + 8..at + 8 + size)?;
+        match &bytes[at..at + 4] {
+            b"VP8X" => canvas = Some((le24(body.get(4..7)?) + 1, le24(body.get(7..10)?) + 1)),
+            b"ANMF" => {
+                frames += 1;
+                millis += u64::from(le24(body.get(12..15)?));
+            }
+            _ => {}
+        }
+        at += 8 + size + size % 2;
+    }
+    let (width, height) = canvas?;
+    Some((width, height, frames, millis))
+}
+
+/// A 10 s 320×240 H.264 mp4 with no sound at all, made once.
+pub fn silent_film() -> &'static Path {
+    static VIDEO: OnceLock<PathBuf> = OnceLock::new();
+    VIDEO.get_or_init(|| cached("nosound", "testsrc=size=320x240", 10, &["-an"]))
+}
+
+/// The integrated loudness (EBU R128, LUFS) of the first audio stream of `bytes`, by
+/// ffmpeg's `ebur128` filter: the `I:` of the summary it logs at the end.
+pub fn integrated_loudness(bytes: &[u8]) -> f64 {
+    let dir = crate::TempDir::new("hopster-loudness");
+    let path = dir.0.join("clip");
+    std::fs::write(&path, bytes).expect("writing the clip");
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-nostats", "-i"])
+        .arg(&path)
+        .args(["-map", "0:a:0", "-af", "ebur128", "-f", "null", "-"])
+        .output()
+        .expect("running ffmpeg");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let summary = log.rsplit("Summary:").next().unwrap_or_default();
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("I:"))
+        .and_then(|v| v.trim().trim_end_matches("LUFS").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no integrated loudness in: {summary}"))
+}

@@ -2,7 +2,7 @@
 //! ffprobe, every HLS segment is fetched, every presigned URL is followed.
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
-use e2e::media::{probe_bytes, Probed};
+use e2e::media::{frame_hashes, integrated_loudness, probe_bytes, webp_animation, Probed};
 use e2e::stack::{Options, Stack};
 use hopster_common::settings::Backend;
 use serde_json::{json, Value};
@@ -201,6 +201,153 @@ async fn every_profile_is_made_probed_and_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn animations_are_made_at_their_frame_rate_without_sound_and_within_their_limit() {
+    let stack = Stack::spawn_with(
+        Options {
+            backend: Backend::Fs,
+            workers: true,
+        },
+        |_| {},
+    )
+    .await;
+    // 3 s of the 25 fps 320×240 source: a GIF at 10 fps scaled to 120 lines, a WebP at the
+    // default 12 fps; and one from 00:00:20 to the source's end (40 s), over the 30 s limit
+    // for animations, which only the transcoder's probe can find.
+    let gif = submit(
+        &stack,
+        json!({"profile": "gif", "fps": 10, "max_height": 120}),
+    )
+    .await;
+    let webp = submit(&stack, json!({"profile": "webp"})).await;
+    let (code, long) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": format!("{}/sixty.mp4", stack.source.base_url),
+                    "start": "00:00:20", "profile": "gif"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{long}");
+    let long = long["id"].as_str().expect("id").to_owned();
+
+    let (status, _) = stack.wait_for_job(&gif, JOB_DEADLINE).await;
+    assert_eq!(status["state"], "completed", "{status}");
+    let result = &status["result"];
+    assert_eq!(
+        (
+            result["mime"].as_str(),
+            result["width"].as_u64(),
+            result["height"].as_u64()
+        ),
+        (Some("image/gif"), Some(160), Some(120)),
+        "{result}"
+    );
+    assert!(result["audio_codec"].is_null(), "{result}");
+    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{gif}/video")).await;
+    assert_eq!((code, kind.as_str()), (200, "image/gif"));
+    assert_eq!(&body[..6], b"GIF89a");
+    let probed = probe_bytes(&body);
+    assert_eq!((probed.video_codec.as_str(), probed.height), ("gif", 120));
+    assert_eq!(probed.audio_codec, None);
+    let frames = frame_hashes(&body).len();
+    assert!(
+        (29..=31).contains(&frames),
+        "3 s at 10 fps: {frames} frames"
+    );
+    assert!(
+        (result["duration_secs"].as_f64().unwrap_or(0.0) - 3.0).abs() < 0.15,
+        "{result}"
+    );
+    // Its poster is a JPEG of the animation's size.
+    let (code, kind, poster) = get(&stack, &format!("/v1/jobs/{gif}/poster")).await;
+    assert_eq!((code, kind.as_str()), (200, "image/jpeg"));
+    assert_eq!(probe_bytes(&poster).height, 120);
+
+    let (status, _) = stack.wait_for_job(&webp, JOB_DEADLINE).await;
+    assert_eq!(status["state"], "completed", "{status}");
+    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{webp}/video")).await;
+    assert_eq!((code, kind.as_str()), (200, "image/webp"));
+    let (width, height, frames, millis) = webp_animation(&body).expect("an animated WebP");
+    assert_eq!((width, height), (320, 240));
+    assert!(
+        (35..=37).contains(&frames),
+        "3 s at 12 fps: {frames} frames"
+    );
+    assert!((2900..=3100).contains(&millis), "{millis} ms");
+    let result = &status["result"];
+    assert_eq!(
+        (result["width"].as_u64(), result["video_codec"].as_str()),
+        (Some(320), Some("webp")),
+        "{result}"
+    );
+    assert!(
+        (result["duration_secs"].as_f64().unwrap_or(0.0) - 3.0).abs() < 0.15,
+        "{result}"
+    );
+
+    let (status, _) = stack.wait_for_job(&long, JOB_DEADLINE).await;
+    assert_eq!(status["state"], "failed", "{status}");
+    assert_eq!(status["error"]["code"], "clip_too_long", "{status}");
+    let message = status["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("an animation may be at most 30 s"),
+        "{message}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loudness_is_normalized_to_its_target_within_one_lu() {
+    let stack = Stack::spawn_with(
+        Options {
+            backend: Backend::Fs,
+            workers: true,
+        },
+        |_| {},
+    )
+    .await;
+    std::fs::copy(
+        e2e::media::silent_film(),
+        stack.media_dir.join("nosound.mp4"),
+    )
+    .expect("the silent film");
+    // The source's tone measures about -21.8 LUFS: both targets are well away from it.
+    let source = std::fs::read(e2e::media::sixty_second_video()).expect("source");
+    let before = integrated_loudness(&source);
+    let default = submit(&stack, json!({"audio": {"normalize": true}})).await;
+    let quiet = submit(
+        &stack,
+        json!({"profile": "mp3", "audio": {"normalize": true, "target_lufs": -30}}),
+    )
+    .await;
+    let (code, silent) = stack
+        .post(
+            "/v1/jobs",
+            &json!({"url": format!("{}/nosound.mp4", stack.source.base_url),
+                    "stop": "00:00:02", "audio": {"normalize": true}}),
+        )
+        .await;
+    assert_eq!(code, 202, "{silent}");
+    let silent = silent["id"].as_str().expect("id").to_owned();
+    for (id, target) in [(&default, -16.0), (&quiet, -30.0)] {
+        assert!((before - target).abs() > 4.0, "source {before} LUFS");
+        let (status, _) = stack.wait_for_job(id, JOB_DEADLINE).await;
+        assert_eq!(status["state"], "completed", "{status}");
+        let (code, _, body) = get(&stack, &format!("/v1/jobs/{id}/video")).await;
+        assert_eq!(code, 200);
+        let after = integrated_loudness(&body);
+        assert!(
+            (after - target).abs() <= 1.0,
+            "{id}: {after} LUFS for a target of {target} (the source: {before})"
+        );
+        assert!((probe_bytes(&body).duration - 3.0).abs() < 0.1);
+    }
+    let (status, _) = stack.wait_for_job(&silent, JOB_DEADLINE).await;
+    assert_eq!(status["state"], "failed", "{status}");
+    assert_eq!(status["error"]["code"], "no_audio", "{status}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impossible_output_options_are_refused_naming_the_field() {
     // The SSRF guard on, as in production; no workers, so the public URL is never fetched.
     let stack = Stack::spawn_with(
@@ -250,6 +397,32 @@ async fn impossible_output_options_are_refused_naming_the_field() {
             "invalid_url",
             "`callback_url`",
         ),
+        (json!({"fps": 10}), "invalid_request", "`fps`"),
+        (
+            json!({"audio": {"normalize": true, "target_lufs": 0}}),
+            "invalid_request",
+            "`audio.target_lufs`",
+        ),
+        (
+            json!({"profile": "webp", "audio": {"normalize": true}}),
+            "invalid_request",
+            "`audio.normalize`",
+        ),
+        (
+            json!({"profile": "gif", "fps": 60}),
+            "invalid_request",
+            "`fps`",
+        ),
+        (
+            json!({"profile": "webp", "accuracy": "smart"}),
+            "invalid_request",
+            "smart",
+        ),
+        (
+            json!({"profile": "gif", "start": "00:00:00", "stop": "00:00:31"}),
+            "clip_too_long",
+            "an animation may be at most 30 s",
+        ),
         (
             json!({"callback_url": "http://127.0.0.1:9/hook"}),
             "source_forbidden",
@@ -270,7 +443,7 @@ async fn impossible_output_options_are_refused_naming_the_field() {
     // Different outputs of one clip are different jobs; the same output twice is one.
     let base = json!({"url": url, "start": "00:00:01", "stop": "00:00:04"});
     let mut ids = std::collections::HashSet::new();
-    for profile in ["mp4", "webm", "audio", "mp3", "hls"] {
+    for profile in ["mp4", "webm", "audio", "mp3", "hls", "gif", "webp"] {
         let mut body = base.clone();
         body["profile"] = json!(profile);
         let (code, job) = stack.post("/v1/jobs", &body).await;

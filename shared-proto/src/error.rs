@@ -33,7 +33,7 @@ pub enum ErrorCode {
     SourceForbidden,
     /// The source is longer than `sources.max_duration_secs`.
     SourceTooLong,
-    /// The clip is longer than `sources.max_clip_secs`.
+    /// The clip is longer than `sources.max_clip_secs` (an animation: `max_animation_secs`).
     ClipTooLong,
     /// No job has that id (or the id is malformed).
     UnknownJob,

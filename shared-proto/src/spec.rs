@@ -42,6 +42,40 @@ pub struct JobSpec {
     /// the job id: the first submission's callback is the job's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// An animation's frames per second; `None` is [`Profile::DEFAULT_FPS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<u32>,
+    /// What is done to the sound; `None` is nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioOptions>,
+}
+
+/// What is done to a clip's sound.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioOptions {
+    /// Normalize the loudness (EBU R128, ffmpeg's `loudnorm` in two passes: the clip's sound
+    /// measured first, then brought to `target_lufs` with one linear gain where it can be).
+    #[serde(default)]
+    pub normalize: bool,
+    /// The integrated loudness aimed at, in LUFS; default −16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = -70, maximum = -5))]
+    pub target_lufs: Option<i32>,
+}
+
+impl AudioOptions {
+    /// The loudness aimed at when the job gives none.
+    pub const DEFAULT_TARGET_LUFS: i32 = -16;
+    /// The targets `loudnorm` takes.
+    pub const TARGETS: std::ops::RangeInclusive<i32> = -70..=-5;
+
+    /// The loudness to normalize to, when the job asks for normalization.
+    pub fn normalize_to(&self) -> Option<i32> {
+        self.normalize
+            .then(|| self.target_lufs.unwrap_or(Self::DEFAULT_TARGET_LUFS))
+    }
 }
 
 /// The output profiles.
@@ -60,16 +94,25 @@ pub enum Profile {
     Mp3,
     /// H.264/AAC in HLS: an m3u8 playlist and MPEG-TS segments.
     Hls,
+    /// An animated GIF (a palette made for the clip), no sound.
+    Gif,
+    /// An animated WebP (lossy), no sound.
+    Webp,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 7] = [
         Profile::Mp4,
         Profile::Webm,
         Profile::Audio,
         Profile::Mp3,
         Profile::Hls,
+        Profile::Gif,
+        Profile::Webp,
     ];
+
+    /// An animation's frame rate when the job gives no `fps`.
+    pub const DEFAULT_FPS: u32 = 12;
 
     pub fn is_default(&self) -> bool {
         *self == Profile::Mp4
@@ -82,6 +125,8 @@ impl Profile {
             Profile::Audio => "audio",
             Profile::Mp3 => "mp3",
             Profile::Hls => "hls",
+            Profile::Gif => "gif",
+            Profile::Webp => "webp",
         }
     }
 
@@ -94,6 +139,17 @@ impl Profile {
         !matches!(self, Profile::Audio | Profile::Mp3)
     }
 
+    /// Whether the output has sound (when the source has).
+    pub fn has_audio(self) -> bool {
+        !self.is_animation()
+    }
+
+    /// Whether the output is an animation: pictures at `fps`, no sound, a length limit of
+    /// its own (`sources.max_animation_secs`).
+    pub fn is_animation(self) -> bool {
+        matches!(self, Profile::Gif | Profile::Webp)
+    }
+
     /// The result file's extension (for HLS: the playlist's).
     pub fn extension(self) -> &'static str {
         match self {
@@ -102,6 +158,8 @@ impl Profile {
             Profile::Audio => "m4a",
             Profile::Mp3 => "mp3",
             Profile::Hls => "m3u8",
+            Profile::Gif => "gif",
+            Profile::Webp => "webp",
         }
     }
 
@@ -112,6 +170,8 @@ impl Profile {
             Profile::Audio => "audio/mp4",
             Profile::Mp3 => "audio/mpeg",
             Profile::Hls => "application/vnd.apple.mpegurl",
+            Profile::Gif => "image/gif",
+            Profile::Webp => "image/webp",
         }
     }
 }
@@ -267,6 +327,8 @@ impl JobSpec {
             max_height: None,
             poster_at: None,
             callback_url: None,
+            fps: None,
+            audio: None,
         })
     }
 
@@ -297,12 +359,28 @@ impl JobSpec {
         if let Some(at) = self.poster_at {
             hasher.update(format!("poster_at={}\n", at.as_micros()));
         }
+        if let Some(fps) = self.fps {
+            hasher.update(format!("fps={fps}\n"));
+        }
+        if let Some(lufs) = self.loudness_target() {
+            hasher.update(format!("loudnorm={lufs}\n"));
+        }
         JobId(hex(&hasher.finalize()[..16]))
     }
 
     /// The clip's length when both bounds are known.
     pub fn clip_length(&self) -> Option<Timecode> {
         clip_length(self.start, self.stop)
+    }
+
+    /// The loudness the sound is normalized to, when it is.
+    pub fn loudness_target(&self) -> Option<i32> {
+        self.audio.and_then(|a| a.normalize_to())
+    }
+
+    /// An animation's frame rate.
+    pub fn animation_fps(&self) -> u32 {
+        self.fps.unwrap_or(Profile::DEFAULT_FPS)
     }
 }
 

@@ -23,11 +23,32 @@ pub struct Cut<'a> {
     pub max_height: Option<u32>,
     /// Also write one JPEG frame, this far into the clip, to this file (not for a copy).
     pub poster: Option<(&'a str, Timecode)>,
+    /// An animation's frames per second (`gif`, `webp`; other profiles ignore it).
+    pub fps: u32,
+    /// The sound's filter (loudness normalization's second pass), when re-encoding it.
+    pub audio_filter: Option<&'a str>,
 }
 
 /// The `-vf` of a `max_height`: never upscale, keep the aspect, keep both sides even.
 pub fn scale_filter(max_height: u32) -> String {
     format!("scale=-2:'trunc(min(ih,{max_height})/2)*2'")
+}
+
+/// An animation's `-vf`: the frame rate, the scale, and for a GIF a palette made from the
+/// clip's own frames (`palettegen`, which reads every frame before the first is written, then
+/// `paletteuse`; only rectangles that changed are dithered again).
+fn animation_filter(profile: Profile, fps: u32, scale: Option<&str>) -> String {
+    let mut chain = format!("fps={fps}");
+    if let Some(scale) = scale {
+        chain = format!("{chain},{scale}");
+    }
+    if profile == Profile::Gif {
+        chain = format!(
+            "{chain},split[a][b];[a]palettegen=stats_mode=diff[p];\
+             [b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle"
+        );
+    }
+    chain
 }
 
 fn strings<'a>(args: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
@@ -57,12 +78,24 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     if let Some(n) = &threads {
         args.extend(["-threads".into(), n.clone()]);
     }
+    // An animation's length bounds the input itself: `palettegen` waits for the end of what
+    // it is fed, and with an output `-t` that is the end of the source (a whole film decoded
+    // and held for a 3 s GIF).
+    let animation = cut.profile.is_animation();
+    let length = cut
+        .length
+        .map(|length| ["-t".to_owned(), length.ffmpeg_arg()]);
+    if let Some(length) = length.as_ref().filter(|_| animation) {
+        args.extend(length.iter().cloned());
+    }
     args.extend(["-i".into(), cut.input.location.clone()]);
-    if let Some(length) = cut.length {
-        args.extend(["-t".into(), length.ffmpeg_arg()]);
+    if let Some(length) = length.filter(|_| !animation) {
+        args.extend(length);
     }
     let video = cut.profile.has_video();
-    if video {
+    if animation {
+        args.extend(strings(&["-map", "0:v:0", "-an"]));
+    } else if video {
         args.extend(strings(&["-map", "0:v:0", "-map", "0:a:0?"]));
     } else {
         args.extend(strings(&["-map", "0:a:0", "-vn"]));
@@ -72,8 +105,19 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         .max_height
         .filter(|_| video && !cut.copy)
         .map(scale_filter);
-    if let Some(filter) = &filter {
+    if animation {
+        args.extend([
+            "-vf".into(),
+            animation_filter(cut.profile, cut.fps, filter.as_deref()),
+        ]);
+    } else if let Some(filter) = &filter {
         args.extend(["-vf".into(), filter.clone()]);
+    }
+    if let Some(af) = cut
+        .audio_filter
+        .filter(|_| !cut.copy && cut.profile.has_audio())
+    {
+        args.extend(["-af".into(), af.to_owned()]);
     }
     let crf = t.crf.to_string();
     let x264 = [
@@ -107,6 +151,15 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         ],
         Profile::Audio => &["-c:a", "aac", "-b:a", "128k"],
         Profile::Mp3 => &["-c:a", "libmp3lame", "-q:a", "4"],
+        Profile::Gif => &["-c:v", "gif"],
+        Profile::Webp => &[
+            "-c:v",
+            "libwebp_anim",
+            "-quality",
+            "75",
+            "-compression_level",
+            "4",
+        ],
     };
     args.extend(strings(codecs));
     args.extend(strings(&["-progress", "pipe:1", "-nostats"]));
@@ -118,6 +171,9 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         Profile::Audio => args.extend(strings(&["-movflags", "+faststart", "-f", "ipod"])),
         Profile::Webm => args.extend(strings(&["-f", "webm"])),
         Profile::Mp3 => args.extend(strings(&["-f", "mp3"])),
+        // Both loop for ever, as pictures on a page do.
+        Profile::Gif => args.extend(strings(&["-loop", "0", "-f", "gif"])),
+        Profile::Webp => args.extend(strings(&["-loop", "0", "-f", "webp"])),
         Profile::Hls => {
             let secs = t.hls_segment_secs.max(1);
             let dir = std::path::Path::new(cut.output)
@@ -178,6 +234,94 @@ pub fn keyframe_poster_args(
     args.extend(strings(&JPEG_FRAME));
     args.push(file.to_owned());
     args
+}
+
+/// The true peak and loudness range normalization aims at besides the integrated loudness:
+/// EBU R128's broadcast values, which `loudnorm` defaults to as well.
+const LOUDNORM_TP: &str = "-1.5";
+const LOUDNORM_LRA: &str = "11";
+
+/// Loudness normalization's first pass: `loudnorm` measures the clip's sound (the same `-ss`
+/// and `-t` as the cut) and, when it ends, logs what it found as JSON, at `info` level.
+pub fn loudness_args(
+    input: &crate::probe::Input,
+    format: Option<&str>,
+    start: Option<Timecode>,
+    length: Option<Timecode>,
+    target_lufs: i32,
+) -> Vec<String> {
+    let mut args = preamble(input);
+    args.extend(strings(&["-loglevel", "info", "-nostats"]));
+    if let Some(start) = start.filter(|s| s.as_micros() > 0) {
+        args.extend(["-ss".into(), start.ffmpeg_arg()]);
+    }
+    if let Some(format) = format {
+        args.extend(["-f".into(), format.into()]);
+    }
+    args.extend(["-i".into(), input.location.clone()]);
+    if let Some(length) = length {
+        args.extend(["-t".into(), length.ffmpeg_arg()]);
+    }
+    args.extend(strings(&["-map", "0:a:0", "-vn", "-af"]));
+    args.push(format!(
+        "loudnorm=I={target_lufs}:TP={LOUDNORM_TP}:LRA={LOUDNORM_LRA}:print_format=json"
+    ));
+    args.extend(strings(&["-f", "null", "-"]));
+    args
+}
+
+/// What `loudnorm`'s first pass measured (its JSON gives numbers as strings).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Loudness {
+    pub input_i: String,
+    pub input_tp: String,
+    pub input_lra: String,
+    pub input_thresh: String,
+    pub target_offset: String,
+}
+
+/// What a first pass found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    Level(Loudness),
+    /// No loudness to bring anywhere (`-inf`): the sound is left as it is.
+    Silent,
+}
+
+impl Loudness {
+    /// The measurement at the end of a first pass's log; `None` when there is none.
+    pub fn parse(log: &str) -> Option<Measured> {
+        let open = log.rfind('{')?;
+        let close = open + log[open..].find('}')?;
+        let found: Loudness = serde_json::from_str(&log[open..=close]).ok()?;
+        let number = |v: &str| v.trim().parse::<f64>().ok();
+        let values = [
+            &found.input_i,
+            &found.input_tp,
+            &found.input_lra,
+            &found.input_thresh,
+            &found.target_offset,
+        ];
+        if values.iter().all(|v| number(v).is_some_and(f64::is_finite)) {
+            Some(Measured::Level(found))
+        } else if number(&found.input_i) == Some(f64::NEG_INFINITY) {
+            Some(Measured::Silent)
+        } else {
+            None
+        }
+    }
+
+    /// The second pass's filter: the measured values given back, so `loudnorm` applies one
+    /// linear gain where the range and peak allow (else it adapts as it goes). It works at
+    /// 192 kHz; the sound comes out at 48 kHz, which AAC, MP3 and Opus all take.
+    pub fn filter(&self, target_lufs: i32) -> String {
+        format!(
+            "loudnorm=I={target_lufs}:TP={LOUDNORM_TP}:LRA={LOUDNORM_LRA}:measured_I={}:\
+             measured_TP={}:measured_LRA={}:measured_thresh={}:offset={}:linear=true,\
+             aresample=48000",
+            self.input_i, self.input_tp, self.input_lra, self.input_thresh, self.target_offset
+        )
+    }
 }
 
 /// The file names of HLS segments (`%05d`): `seg_00000.ts`, ...
@@ -438,6 +582,8 @@ mod tests {
             profile: Profile::Mp4,
             max_height: None,
             poster: None,
+            fps: 12,
+            audio_filter: None,
         };
         let args = cut_args(&cut, &t);
         let pos = |a: &str| args.iter().position(|x| x == a).unwrap();
@@ -484,6 +630,8 @@ mod tests {
             profile: Profile::Mp4,
             max_height: None,
             poster: None,
+            fps: 12,
+            audio_filter: None,
         };
         let copy = cut_args(&cut, &TranscoderSettings::default());
         assert!(!copy.contains(&"-skip_frame".to_string()));
@@ -507,6 +655,8 @@ mod tests {
             profile: Profile::Mp4,
             max_height: None,
             poster: None,
+            fps: 12,
+            audio_filter: None,
         };
         let args = cut_args(&cut, &t);
         assert!(!args.contains(&"-ss".to_string()) && !args.contains(&"-t".to_string()));
@@ -546,6 +696,8 @@ mod tests {
             profile: Profile::Hls,
             max_height: Some(240),
             poster: Some(("/w/poster.jpg", Timecode::from_micros(1_000_000))),
+            fps: 12,
+            audio_filter: None,
         };
         let args = cut_args(&cut, &t);
         let after = |args: &[String], flag: &str| {
@@ -575,10 +727,108 @@ mod tests {
             !args.iter().any(|a| a.ends_with(".jpg")),
             "no poster of audio"
         );
+        // An animation: no sound, its length bounds the input, its frame rate and scale in
+        // one graph (a GIF's palette made from the clip), the poster scaled only.
+        cut.profile = Profile::Gif;
+        cut.fps = 8;
+        cut.length = Some(Timecode::parse("00:00:02").unwrap());
+        cut.output = "/w/clip.gif";
+        let args = cut_args(&cut, &t);
+        let pos = |a: &str| args.iter().position(|x| x == a).unwrap();
+        assert!(pos("-t") < pos("-i"), "{args:?}");
+        assert!(args.contains(&"-an".to_string()) && !args.contains(&"0:a:0?".to_string()));
+        let graph = after(&args, "-vf");
+        assert!(
+            graph.starts_with("fps=8,scale=-2:'trunc(min(ih,240)/2)*2',split[a][b];"),
+            "{graph}"
+        );
+        assert!(
+            graph.contains("palettegen") && graph.contains("paletteuse"),
+            "{graph}"
+        );
+        let has = |args: &[String], pair: [&str; 2]| args.windows(2).any(|w| w == pair);
+        assert_eq!(after(&args, "-c:v"), "gif");
+        assert!(has(&args, ["-f", "gif"]), "{args:?}");
+        assert_eq!(after(&args, "-loop"), "0");
+        let gif = args.iter().position(|a| a == "/w/clip.gif").unwrap();
+        assert_eq!(
+            after(&args[gif..], "-vf"),
+            "trim=start=1.000000:end=2.000000,scale=-2:'trunc(min(ih,240)/2)*2'"
+        );
+        cut.profile = Profile::Webp;
+        let args = cut_args(&cut, &t);
+        assert_eq!(
+            after(&args, "-vf"),
+            "fps=8,scale=-2:'trunc(min(ih,240)/2)*2'"
+        );
+        assert_eq!(after(&args, "-c:v"), "libwebp_anim");
+        assert!(has(&args, ["-f", "webp"]), "{args:?}");
         assert!(is_segment_name("seg_00012.ts"));
         for bad in ["seg_1.ts", "../x.ts", "seg_00012.ts/..", "index.m3u8"] {
             assert!(!is_segment_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn loudness_is_measured_over_the_clip_then_applied_with_what_was_measured() {
+        let input = crate::probe::Input::file(std::path::Path::new("/tmp/in"));
+        let start = Timecode::parse("00:00:10").unwrap();
+        let length = Timecode::parse("00:00:05").unwrap();
+        let args = loudness_args(&input, Some("mov,mp4"), Some(start), Some(length), -16);
+        let after = |flag: &str| args[args.iter().rposition(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(after("-loglevel"), "info", "the JSON is logged at info");
+        assert_eq!(
+            (after("-ss"), after("-t")),
+            ("10.000000".into(), "5.000000".into())
+        );
+        assert_eq!(
+            after("-af"),
+            "loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json"
+        );
+        assert_eq!(args.last().unwrap(), "-");
+        // Recorded from ffmpeg 5.1: the JSON follows the filter's own line.
+        let log = "[Parsed_loudnorm_0 @ 0x55d0] \n{\n\t\"input_i\" : \"-27.61\",\n\t\
+                   \"input_tp\" : \"-18.04\",\n\t\"input_lra\" : \"0.00\",\n\t\
+                   \"input_thresh\" : \"-37.61\",\n\t\"output_i\" : \"-16.07\",\n\t\
+                   \"output_tp\" : \"-6.52\",\n\t\"output_lra\" : \"0.00\",\n\t\
+                   \"output_thresh\" : \"-26.07\",\n\t\"normalization_type\" : \
+                   \"linear\",\n\t\"target_offset\" : \"0.07\"\n}\nsize=N/A\n";
+        let Some(Measured::Level(measured)) = Loudness::parse(log) else {
+            panic!("no measurement")
+        };
+        assert_eq!(measured.input_i, "-27.61");
+        assert_eq!(
+            measured.filter(-16),
+            "loudnorm=I=-16:TP=-1.5:LRA=11:measured_I=-27.61:measured_TP=-18.04:\
+             measured_LRA=0.00:measured_thresh=-37.61:offset=0.07:linear=true,aresample=48000"
+        );
+        let silent = log.replace("-27.61", "-inf").replace("-18.04", "-inf");
+        assert_eq!(Loudness::parse(&silent), Some(Measured::Silent));
+        assert_eq!(Loudness::parse("no measurement"), None);
+        assert_eq!(Loudness::parse(&log.replace("-27.61", "x")), None);
+        // The cut takes the filter for the sound, not for an animation.
+        let t = TranscoderSettings::default();
+        let filter = measured.filter(-16);
+        let mut cut = Cut {
+            input: &input,
+            format: None,
+            output: "/tmp/out.mp4",
+            start: Some(start),
+            length: Some(length),
+            copy: false,
+            profile: Profile::Mp4,
+            max_height: None,
+            poster: None,
+            fps: 12,
+            audio_filter: Some(&filter),
+        };
+        let args = cut_args(&cut, &t);
+        assert_eq!(
+            args[args.iter().position(|a| a == "-af").unwrap() + 1],
+            filter
+        );
+        cut.profile = Profile::Gif;
+        assert!(!cut_args(&cut, &t).contains(&"-af".to_string()));
     }
 
     #[test]

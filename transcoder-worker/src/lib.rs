@@ -10,6 +10,7 @@ mod proxy;
 pub mod smart;
 mod stage;
 mod transfer;
+pub mod webpinfo;
 mod workdir;
 
 pub use stage::Transcoder;

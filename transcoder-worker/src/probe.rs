@@ -123,8 +123,8 @@ pub struct Input {
     pub max_pixels: Option<u64>,
 }
 
-/// The demuxers of this worker's own outputs (mp4, m4a, WebM, MP3, MPEG-TS segments).
-pub const OUTPUT_DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mp3,mpegts";
+/// The demuxers of this worker's own outputs (mp4, m4a, WebM, MP3, MPEG-TS segments, GIF).
+pub const OUTPUT_DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mp3,mpegts,gif";
 
 impl Input {
     pub fn file(path: &std::path::Path) -> Input {

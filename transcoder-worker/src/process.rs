@@ -183,6 +183,20 @@ impl Runner {
         deadline: Duration,
         lines: Option<mpsc::UnboundedSender<String>>,
     ) -> Result<String, ProcessError> {
+        self.run_with_log(program, args, deadline, lines)
+            .await
+            .map(|(out, _)| out)
+    }
+
+    /// [`Runner::run`], also returning the end of what the program logged (its last
+    /// `STDERR_TAIL` bytes), where ffmpeg's filters report what they measured.
+    pub async fn run_with_log(
+        &self,
+        program: &str,
+        args: &[String],
+        deadline: Duration,
+        lines: Option<mpsc::UnboundedSender<String>>,
+    ) -> Result<(String, String), ProcessError> {
         // The semaphore is never closed, so acquiring cannot fail; a failure would only skip
         // the cap, never the work.
         let _permit = self.permits.acquire().await.ok();
@@ -262,7 +276,7 @@ impl Runner {
                 program: program.to_owned(),
                 source,
             }),
-            Ok((Ok(status), out, _)) if status.success() => Ok(out),
+            Ok((Ok(status), out, err)) if status.success() => Ok((out, err)),
             Ok((Ok(status), _, stderr)) => {
                 match over_limit(&self.caps, deadline, status, &stderr) {
                     Some(limit) => Err(ProcessError::OverLimit {

@@ -3,7 +3,7 @@
 
 use clap::builder::{PossibleValuesParser, RangedI64ValueParser, TypedValueParser};
 use shared_proto::spec::{normalize_url, validate_video_id};
-use shared_proto::{Accuracy, CreateJob, JobId, JobState, Profile, Timecode};
+use shared_proto::{Accuracy, AudioOptions, CreateJob, JobId, JobState, Profile, Timecode};
 
 pub(super) fn parse_server(text: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
@@ -31,6 +31,18 @@ pub(super) fn parse_timecode(
 pub(super) fn max_height_parser() -> RangedI64ValueParser<u32> {
     let heights = CreateJob::MAX_HEIGHT;
     clap::value_parser!(u32).range(i64::from(*heights.start())..=i64::from(*heights.end()))
+}
+
+/// `--fps`, in the range the gateway accepts.
+pub(super) fn fps_parser() -> RangedI64ValueParser<u32> {
+    let rates = CreateJob::FPS;
+    clap::value_parser!(u32).range(i64::from(*rates.start())..=i64::from(*rates.end()))
+}
+
+/// `--normalize-audio`'s target, in the range the gateway accepts.
+pub(super) fn lufs_parser() -> RangedI64ValueParser<i32> {
+    let targets = AudioOptions::TARGETS;
+    clap::value_parser!(i32).range(i64::from(*targets.start())..=i64::from(*targets.end()))
 }
 
 pub(super) fn parse_callback_url(text: &str) -> Result<String, String> {

@@ -3,7 +3,7 @@
 
 use super::body::{Body, BodyError, RejectedUrl};
 use crate::spec::{clip_length, normalize_url, url_for_video_id};
-use crate::{Accuracy, ErrorCode, JobSpec, JobStatus, Profile, SpecError, Timecode};
+use crate::{Accuracy, AudioOptions, ErrorCode, JobSpec, JobStatus, Profile, SpecError, Timecode};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -11,7 +11,8 @@ use std::ops::RangeInclusive;
 /// `url` and `video_id` (a `null` field counts as absent). The rules between fields are
 /// [`CreateJob::check`]'s: `start` before `stop`, `poster_at` inside the clip, `max_height`
 /// and `poster_at` only with video profiles, `accuracy: keyframe` only with `mp4` and no
-/// `max_height`. The clip's length limit (`sources.max_clip_secs`) is the gateway's.
+/// `max_height`, `fps` only with the animations (`gif`, `webp`). The clip's length limits
+/// (`sources.max_clip_secs`, `sources.max_animation_secs`) are the gateway's.
 #[cfg_attr(
     feature = "openapi",
     derive(utoipa::ToSchema),
@@ -46,8 +47,8 @@ pub struct CreateJob {
     /// (frame-accurate; only the edges re-encoded when the source qualifies, see `method`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<Accuracy>,
-    /// `mp4` (default, H.264/AAC), `webm` (VP9/Opus), `audio` (AAC in m4a), `mp3`, or `hls`
-    /// (H.264/AAC playlist and segments).
+    /// `mp4` (default, H.264/AAC), `webm` (VP9/Opus), `audio` (AAC in m4a), `mp3`, `hls`
+    /// (H.264/AAC playlist and segments), or an animation without sound: `gif` or `webp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
     /// Scale the video down to at most this height, keeping the aspect ratio.
@@ -68,11 +69,21 @@ pub struct CreateJob {
         )
     )]
     pub callback_url: Option<String>,
+    /// Frames per second of an animation (`gif`, `webp`); default 12.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 30))]
+    pub fps: Option<u32>,
+    /// What is done to the sound: `{"normalize": true, "target_lufs": -16}` normalizes its
+    /// loudness (profiles with sound; `accuracy: frame`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioOptions>,
 }
 
 impl CreateJob {
     /// The heights `max_height` may ask for.
     pub const MAX_HEIGHT: RangeInclusive<u32> = 16..=4320;
+    /// The frame rates `fps` may ask for.
+    pub const FPS: RangeInclusive<u32> = 1..=30;
 
     /// The rules between fields, which need neither the source nor the configuration: the
     /// gateway applies them, and the CLI before it spends a request.
@@ -120,6 +131,55 @@ impl CreateJob {
                 ));
             }
         }
+        if let Some(fps) = self.fps {
+            if !Self::FPS.contains(&fps) {
+                return invalid(format!(
+                    "`fps` must be a whole number from {} to {}",
+                    Self::FPS.start(),
+                    Self::FPS.end()
+                ));
+            }
+            if !profile.is_animation() {
+                return invalid(format!(
+                    "`fps` sets an animation's frame rate (`gif`, `webp`); the `{}` profile keeps \
+                     the source's",
+                    profile.as_str()
+                ));
+            }
+        }
+        if let Some(audio) = self.audio {
+            if let Some(lufs) = audio.target_lufs {
+                if !AudioOptions::TARGETS.contains(&lufs) {
+                    return invalid(format!(
+                        "`audio.target_lufs` must be a whole number from {} to {}",
+                        AudioOptions::TARGETS.start(),
+                        AudioOptions::TARGETS.end()
+                    ));
+                }
+                if !audio.normalize {
+                    return invalid(
+                        "`audio.target_lufs` is the loudness to normalize to; it needs \
+                         `audio.normalize: true`"
+                            .into(),
+                    );
+                }
+            }
+            if audio.normalize {
+                if !profile.has_audio() {
+                    return invalid(format!(
+                        "`audio.normalize` changes the sound; the `{}` profile has none",
+                        profile.as_str()
+                    ));
+                }
+                if let Some(accuracy @ (Accuracy::Keyframe | Accuracy::Smart)) = self.accuracy {
+                    return invalid(format!(
+                        "`audio.normalize` re-encodes the sound of every frame; `accuracy: {}` \
+                         copies the source's packets: use `accuracy: frame`",
+                        accuracy.as_str()
+                    ));
+                }
+            }
+        }
         if let Some(accuracy @ (Accuracy::Keyframe | Accuracy::Smart)) = self.accuracy {
             if profile != Profile::Mp4 || self.max_height.is_some() {
                 return invalid(format!(
@@ -156,6 +216,8 @@ impl CreateJob {
         spec.profile = self.profile.unwrap_or_default();
         spec.max_height = self.max_height;
         spec.poster_at = self.poster_at;
+        spec.fps = self.fps;
+        spec.audio = self.audio.filter(|a| a.normalize);
         if let Some(url) = self.callback_url {
             let normal = normalize_url(&url).map_err(|_| BodyError {
                 rejected_url: Some(RejectedUrl {
@@ -407,6 +469,39 @@ mod tests {
                 ErrorCode::InvalidUrl,
             ),
             (json!({"video_id": "a/../b"}), ErrorCode::InvalidVideoId),
+            (json!({"url": url, "fps": 10}), ErrorCode::InvalidRequest),
+            (
+                json!({"url": url, "profile": "gif", "fps": 0}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "profile": "webp", "fps": 31}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "profile": "gif", "accuracy": "smart"}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "audio": {"normalize": true, "target_lufs": -4}}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "audio": {"target_lufs": -16}}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "audio": {"normalize": true, "gain": 3}}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "profile": "gif", "audio": {"normalize": true}}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "accuracy": "smart", "audio": {"normalize": true}}),
+                ErrorCode::InvalidRequest,
+            ),
         ] {
             assert_eq!(refused(body.clone()).code, code, "{body}");
         }
@@ -439,6 +534,47 @@ mod tests {
         assert_eq!(spec.max_height, Some(240));
         assert_eq!(spec.poster_at, Some(Timecode::parse("00:00:01.5").unwrap()));
         assert_eq!(spec.callback_url.as_deref(), Some("http://hooks.example/x"));
+        let gif = r#"{"url": "http://cdn.example/v.mp4", "profile": "gif", "fps": 8}"#;
+        let spec = parse_body::<CreateJob>(gif.as_bytes())
+            .unwrap()
+            .into_spec(TEMPLATE)
+            .unwrap();
+        assert_eq!((spec.profile, spec.fps), (Profile::Gif, Some(8)));
+        let mut default_fps = spec.clone();
+        default_fps.fps = None;
+        assert_eq!(default_fps.animation_fps(), Profile::DEFAULT_FPS);
+        assert_ne!(
+            spec.job_id(),
+            default_fps.job_id(),
+            "fps is part of the job"
+        );
+        let loud = r#"{"url": "http://cdn.example/v.mp4", "audio": {"normalize": true}}"#;
+        let spec = parse_body::<CreateJob>(loud.as_bytes())
+            .unwrap()
+            .into_spec(TEMPLATE)
+            .unwrap();
+        assert_eq!(spec.loudness_target(), Some(-16));
+        let quiet = r#"{"url": "http://cdn.example/v.mp4", "audio": {"normalize": true,
+                        "target_lufs": -23}}"#;
+        let quiet = parse_body::<CreateJob>(quiet.as_bytes())
+            .unwrap()
+            .into_spec(TEMPLATE)
+            .unwrap();
+        assert_eq!(quiet.loudness_target(), Some(-23));
+        assert_ne!(spec.job_id(), quiet.job_id());
+        // Asking for nothing is the plain job.
+        let nothing = r#"{"url": "http://cdn.example/v.mp4", "audio": {"normalize": false}}"#;
+        let nothing = parse_body::<CreateJob>(nothing.as_bytes())
+            .unwrap()
+            .into_spec(TEMPLATE)
+            .unwrap();
+        assert_eq!(nothing.audio, None);
+        assert_eq!(
+            nothing.job_id(),
+            JobSpec::new("http://cdn.example/v.mp4", None, None, None)
+                .unwrap()
+                .job_id()
+        );
     }
 
     #[test]

@@ -89,6 +89,8 @@ fn profile_words(profile: Profile) -> &'static str {
         Profile::Audio => "Audio only (AAC in M4A)",
         Profile::Mp3 => "Audio only (MP3)",
         Profile::Hls => "HLS stream (playlist and segments)",
+        Profile::Gif => "Animated GIF (no sound)",
+        Profile::Webp => "Animated WebP (no sound)",
     }
 }
 

@@ -106,13 +106,15 @@ pub(super) fn check_clip(
                 format!("the clip {start}–{stop} is empty"),
             )
         })?;
-    if length.as_secs_f64() > limits.max_clip_secs as f64 {
+    let (limit, what) = if job.spec.profile.is_animation() {
+        (limits.max_animation_secs, "an animation")
+    } else {
+        (limits.max_clip_secs, "a clip")
+    };
+    if length.as_secs_f64() > limit as f64 {
         return Err(StageError::abort(
             ErrorCode::ClipTooLong,
-            format!(
-                "the clip would be {length} long; at most {} s are allowed",
-                limits.max_clip_secs
-            ),
+            format!("the clip would be {length} long; {what} may be at most {limit} s"),
         ));
     }
     Ok(Clip { start, length })
@@ -198,6 +200,24 @@ mod tests {
             ),
             "{err}"
         );
+        // An animation has a limit of its own; the same clip as mp4 is within the other.
+        let tight = SourceSettings {
+            max_animation_secs: 2,
+            ..SourceSettings::default()
+        };
+        let mut gif = job("00:00:00.5", None);
+        gif.spec.profile = shared_proto::Profile::Gif;
+        match check_clip(&probe(), &gif, &tight) {
+            Err(StageError::Abort { code, message }) => {
+                assert_eq!(code, ErrorCode::ClipTooLong);
+                assert!(
+                    message.contains("an animation may be at most 2 s"),
+                    "{message}"
+                );
+            }
+            other => panic!("{:?}", other.map(|c| c.length)),
+        }
+        assert!(check_clip(&probe(), &job("00:00:00.5", None), &tight).is_ok());
     }
 
     fn probe() -> Probe {

@@ -106,6 +106,61 @@ impl Transcoder {
         }
     }
 
+    /// Loudness normalization's first pass: `loudnorm` measures the clip's sound. `None` for
+    /// a silent clip, which has no loudness to bring anywhere (it is left as it is).
+    async fn measure_loudness(
+        &self,
+        job: &TranscodeJob,
+        input: &Input,
+        probe: &probe::Probe,
+        clip: &Clip,
+        target_lufs: i32,
+    ) -> Result<Option<ffmpeg::Loudness>, StageError> {
+        if probe.audio().is_none() {
+            return Err(StageError::abort(
+                ErrorCode::NoAudio,
+                "the source has no sound to normalize",
+            ));
+        }
+        let args = ffmpeg::loudness_args(
+            input,
+            Some(&probe.format.format_name),
+            Some(clip.start),
+            job.spec.stop.map(|_| clip.length),
+            target_lufs,
+        );
+        let (_, log) = self
+            .runner
+            .run_with_log(
+                &self.settings.ffmpeg,
+                &args,
+                self.deadline(clip.length),
+                None,
+            )
+            .await
+            .map_err(|e| Run::Loudness.failed(e))?;
+        match ffmpeg::Loudness::parse(&log) {
+            Some(ffmpeg::Measured::Level(m)) => {
+                log::info!(
+                "job {}: loudness {} LUFS (true peak {} dBTP, range {} LU); normalizing to {target_lufs}",
+                job.job_id,
+                m.input_i,
+                m.input_tp,
+                m.input_lra
+                );
+                Ok(Some(m))
+            }
+            Some(ffmpeg::Measured::Silent) => {
+                log::info!("job {}: the clip is silent; not normalized", job.job_id);
+                Ok(None)
+            }
+            None => Err(StageError::retry(
+                ErrorCode::TranscodeFailed,
+                "ffmpeg's loudnorm reported no measurement",
+            )),
+        }
+    }
+
     /// Probes the input, checks the clip and runs ffmpeg, recording its progress. ffmpeg is
     /// killed when it passes its deadline or reports no progress for the stall timeout.
     async fn transcode(
@@ -125,9 +180,11 @@ impl Transcoder {
         // critical path. Without one, the probe must say where the source ends first. With a
         // thread budget per job (`transcoder.threads`), the probe would spend a core the
         // budget does not give: it runs first, and workers packed one per core stay so.
-        // A smart cut, and a passthrough, decide from the probe: no speculation for them.
+        // A smart cut, and a passthrough, decide from the probe: no speculation for them; nor
+        // for loudness normalization, whose first pass needs the source's sound.
         let smart = spec.accuracy == Accuracy::Smart;
-        let speculate = self.settings.threads == 0 && !smart;
+        let loudness_target = spec.loudness_target();
+        let speculate = self.settings.threads == 0 && !smart && loudness_target.is_none();
         let known = spec.stop.filter(|_| speculate).and_then(|stop| {
             let start = spec.start.unwrap_or(Timecode::ZERO);
             stop.checked_sub(start).map(|length| Clip { start, length })
@@ -218,16 +275,28 @@ impl Transcoder {
             check_clip(&probe, job, &self.limits)?;
             Ok(keyframe(&probe))
         };
+        let audio_filter = match (loudness_target, &probed) {
+            (Some(target), Some(probe)) => {
+                let measured = self
+                    .measure_loudness(job, input, probe, &clip, target)
+                    .await?;
+                measured.map(|m| m.filter(target))
+            }
+            _ => None,
+        };
         let cut = Cut {
             input,
             copy,
             format: format.as_deref(),
             output: path_str(output)?,
             start: Some(clip.start),
-            length: job.spec.stop.map(|_| clip.length),
+            // An animation is always bounded (see `cut_args`): to the source's end at most.
+            length: (spec.stop.is_some() || spec.profile.is_animation()).then_some(clip.length),
             profile: spec.profile,
             max_height: spec.max_height,
             poster: (poster_in_run && !copy).then_some((path_str(poster)?, poster_at)),
+            fps: spec.animation_fps(),
+            audio_filter: audio_filter.as_deref(),
         };
         let began = std::time::Instant::now();
         tracker.status_mut().timeline.ffmpeg_started_ms = Some(hopster_common::now_ms());

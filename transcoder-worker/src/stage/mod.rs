@@ -119,6 +119,8 @@ enum Run {
     Cut,
     /// ffmpeg taking the poster from the finished clip.
     Poster,
+    /// ffmpeg measuring the clip's loudness (normalization's first pass).
+    Loudness,
 }
 
 impl Run {
@@ -142,7 +144,7 @@ impl Run {
                 ErrorCode::NotAVideo,
                 format!("ffprobe cannot read the source: {stderr}"),
             ),
-            (Run::Cut, ProcessError::Failed { stderr, .. }) => StageError::abort(
+            (Run::Cut | Run::Loudness, ProcessError::Failed { stderr, .. }) => StageError::abort(
                 ErrorCode::TranscodeFailed,
                 format!("ffmpeg failed: {stderr}"),
             ),
@@ -150,7 +152,7 @@ impl Run {
                 ErrorCode::TranscodeFailed,
                 format!("taking the poster: {e}"),
             ),
-            (Run::Probe | Run::Keyframes | Run::Cut, e) => {
+            (Run::Probe | Run::Keyframes | Run::Cut | Run::Loudness, e) => {
                 StageError::retry(ErrorCode::TranscodeFailed, e.to_string())
             }
         }
@@ -219,7 +221,6 @@ impl Transcoder {
         };
         let poster = dir.file("poster.jpg");
         let result_key = keys::result_key(&id, profile);
-        let output_input = Input::output(&output);
         let stored = profile != Profile::Hls && self.store.head(&result_key).await?.is_some();
         let (uploaded, made, posted, start_achieved, how) = if stored {
             // An earlier try stored the result and died before finishing the status: finish
@@ -269,20 +270,7 @@ impl Transcoder {
             tracker.flush().await?;
             // Storing the clip, describing it and storing its poster are independent: do
             // them at once. After a stream copy the poster is taken from the clip.
-            let described = async {
-                match profile {
-                    Profile::Hls => {
-                        let first = output.with_file_name("seg_00000.ts");
-                        self.probe(&Input::output(&first)).await
-                    }
-                    // An mp4 describes itself in its `moov`: no ffprobe process needed.
-                    Profile::Mp4 => match crate::mp4info::describe_file(&output).await {
-                        Some(made) => Ok(made),
-                        None => self.probe(&output_input).await,
-                    },
-                    _ => self.probe(&output_input).await,
-                }
-            };
+            let described = self.describe_output(profile, &output);
             let posted = async {
                 // A stream copy's own run finds no keyframe for its poster when none follows
                 // the start within the clip: then the poster comes from the clip.
@@ -326,7 +314,7 @@ impl Transcoder {
     ) -> Result<(Uploaded, Probe, Option<String>), StageError> {
         fetch(&self.store, result_key, output).await?;
         let (size, sha256) = sha256_file(output).await?;
-        let made = self.probe(&Input::output(output)).await?;
+        let made = self.describe_output(job.spec.profile, output).await?;
         let poster_key = keys::poster_key(&job.job_id);
         let posted = if self.store.head(&poster_key).await?.is_some() {
             Some(poster_key)
@@ -340,6 +328,33 @@ impl Transcoder {
             segments: Vec::new(),
         };
         Ok((uploaded, made, posted))
+    }
+
+    /// What was made: its streams and length.
+    async fn describe_output(
+        &self,
+        profile: Profile,
+        output: &std::path::Path,
+    ) -> Result<Probe, StageError> {
+        match profile {
+            Profile::Hls => {
+                let first = output.with_file_name("seg_00000.ts");
+                self.probe(&Input::output(&first)).await
+            }
+            // An mp4 describes itself in its `moov`: no ffprobe process needed.
+            Profile::Mp4 => match crate::mp4info::describe_file(output).await {
+                Some(made) => Ok(made),
+                None => self.probe(&Input::output(output)).await,
+            },
+            // ffprobe reads neither the size nor the length of an animated WebP.
+            Profile::Webp => crate::webpinfo::describe_file(output).await.ok_or_else(|| {
+                StageError::abort(
+                    ErrorCode::TranscodeFailed,
+                    "ffmpeg wrote no readable animated WebP",
+                )
+            }),
+            _ => self.probe(&Input::output(output)).await,
+        }
     }
 
     /// Completes the job's status with its result.
