@@ -4,11 +4,12 @@
 use crate::error::CliError;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use clap_complete::Shell;
-use shared_proto::{Accuracy, JobId, JobState, Profile, Timecode};
+use shared_proto::{Accuracy, ClipRange, JobId, JobState, Profile, Timecode};
 use std::path::PathBuf;
 use values::{
-    accuracy_parser, fps_parser, lufs_parser, max_height_parser, parse_callback_url, parse_job_id,
-    parse_server, parse_timecode, parse_url, parse_video_id, profile_parser, state_parser,
+    accuracy_parser, fps_parser, lufs_parser, max_height_parser, parse_callback_url,
+    parse_clip_range, parse_job_id, parse_server, parse_timecode, parse_url, parse_video_id,
+    profile_parser, state_parser,
 };
 
 mod values;
@@ -97,6 +98,12 @@ pub struct ClipArgs {
     /// Scale the video down to at most this many lines (16-4320; video profiles).
     #[arg(long, value_parser = max_height_parser())]
     pub max_height: Option<u32>,
+
+    /// One of several clips joined in order into one output, `START-STOP` (repeat it, up to
+    /// 20 times); instead of --start and --stop.
+    #[arg(long = "clip", value_name = "START-STOP", value_parser = parse_clip_range,
+          conflicts_with_all = ["start", "stop"])]
+    pub clips: Vec<ClipRange>,
 
     /// Frames per second of an animation (`--profile gif` or `webp`; 1-30, default 12).
     #[arg(long, value_parser = fps_parser())]
@@ -286,6 +293,41 @@ mod tests {
             };
             args.normalize_audio
         };
+        let argv = [
+            "hopster",
+            "clip",
+            "--video-id",
+            "v",
+            "--clip",
+            "00:00:10-00:00:12.5",
+            "--clip",
+            "00:00:01-00:00:02",
+        ];
+        let Command::Clip(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not clip")
+        };
+        let tc = |t: &str| Timecode::parse(t).unwrap();
+        assert_eq!(
+            args.clips,
+            [
+                ClipRange {
+                    start: tc("00:00:10"),
+                    stop: tc("00:00:12.5")
+                },
+                ClipRange {
+                    start: tc("00:00:01"),
+                    stop: tc("00:00:02")
+                }
+            ]
+        );
+        for bad in [
+            &["--clip", "00:00:10"][..],
+            &["--clip", "x-00:00:02"],
+            &["--clip", "00:00:01-00:00:02", "--start", "00:00:00"],
+        ] {
+            let argv = [&["hopster", "clip", "--video-id", "v"][..], bad].concat();
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
         assert_eq!(loud(&[]), None);
         assert_eq!(loud(&["--normalize-audio"]), Some(-16));
         assert_eq!(loud(&["--normalize-audio", "-23"]), Some(-23));

@@ -79,6 +79,7 @@ async fn clip(
         poster_at: args.poster_at,
         callback_url: args.callback_url,
         fps: args.fps,
+        clips: (!args.clips.is_empty()).then_some(args.clips),
         audio: args.normalize_audio.map(|lufs| AudioOptions {
             normalize: true,
             target_lufs: Some(lufs),

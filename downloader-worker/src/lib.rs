@@ -88,7 +88,7 @@ impl Stage for Downloader {
             // whole mp4 job may be a passthrough (the source remuxed as it is): it reads the
             // source once through the proxy too, rather than copying it into the store and out
             // again. An HLS playlist is read here: only the segments the clip needs are staged.
-            let partial = job.spec.start.is_some() || job.spec.stop.is_some();
+            let partial = job.spec.span() != (None, None);
             let remux = self.passthrough && job.spec.profile == Profile::Mp4;
             let sniffed = fetch::sniff(&self.http, &job.spec.url).await?;
             let ranges = sniffed.ranges.filter(|_| partial || remux);

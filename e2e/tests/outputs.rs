@@ -296,7 +296,7 @@ async fn animations_are_made_at_their_frame_rate_without_sound_and_within_their_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loudness_is_normalized_to_its_target_within_one_lu() {
+async fn loudness_is_normalized_to_its_target_within_one_lu_also_over_joined_clips() {
     let stack = Stack::spawn_with(
         Options {
             backend: Backend::Fs,
@@ -319,6 +319,16 @@ async fn loudness_is_normalized_to_its_target_within_one_lu() {
         json!({"profile": "mp3", "audio": {"normalize": true, "target_lufs": -30}}),
     )
     .await;
+    // Two clips joined (read through the range proxy, one input each), normalized over their
+    // joined sound, with a poster from the second clip.
+    let joined = submit(
+        &stack,
+        json!({"start": null, "stop": null, "poster_at": "00:00:02",
+               "clips": [{"start": "00:00:30", "stop": "00:00:31.5"},
+                         {"start": "00:00:05", "stop": "00:00:06.5"}],
+               "audio": {"normalize": true}}),
+    )
+    .await;
     let (code, silent) = stack
         .post(
             "/v1/jobs",
@@ -328,7 +338,7 @@ async fn loudness_is_normalized_to_its_target_within_one_lu() {
         .await;
     assert_eq!(code, 202, "{silent}");
     let silent = silent["id"].as_str().expect("id").to_owned();
-    for (id, target) in [(&default, -16.0), (&quiet, -30.0)] {
+    for (id, target) in [(&default, -16.0), (&quiet, -30.0), (&joined, -16.0)] {
         assert!((before - target).abs() > 4.0, "source {before} LUFS");
         let (status, _) = stack.wait_for_job(id, JOB_DEADLINE).await;
         assert_eq!(status["state"], "completed", "{status}");
@@ -341,6 +351,9 @@ async fn loudness_is_normalized_to_its_target_within_one_lu() {
         );
         assert!((probe_bytes(&body).duration - 3.0).abs() < 0.1);
     }
+    let (code, kind, poster) = get(&stack, &format!("/v1/jobs/{joined}/poster")).await;
+    assert_eq!((code, kind.as_str()), (200, "image/jpeg"));
+    assert_eq!(probe_bytes(&poster).height, 240);
     let (status, _) = stack.wait_for_job(&silent, JOB_DEADLINE).await;
     assert_eq!(status["state"], "failed", "{status}");
     assert_eq!(status["error"]["code"], "no_audio", "{status}");

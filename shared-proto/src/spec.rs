@@ -48,6 +48,26 @@ pub struct JobSpec {
     /// What is done to the sound; `None` is nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioOptions>,
+    /// Several clips of the source joined in this order into one output, instead of `start`
+    /// and `stop` (which are then `None`); at least two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clips: Option<Vec<ClipRange>>,
+}
+
+/// One clip of several: `[start, stop)` of the source.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClipRange {
+    pub start: Timecode,
+    /// After `start`.
+    pub stop: Timecode,
+}
+
+impl ClipRange {
+    pub fn length(&self) -> Timecode {
+        self.stop.checked_sub(self.start).unwrap_or(Timecode::ZERO)
+    }
 }
 
 /// What is done to a clip's sound.
@@ -329,6 +349,7 @@ impl JobSpec {
             callback_url: None,
             fps: None,
             audio: None,
+            clips: None,
         })
     }
 
@@ -365,12 +386,36 @@ impl JobSpec {
         if let Some(lufs) = self.loudness_target() {
             hasher.update(format!("loudnorm={lufs}\n"));
         }
+        for clip in self.clips.iter().flatten() {
+            hasher.update(format!(
+                "clip={}-{}\n",
+                clip.start.as_micros(),
+                clip.stop.as_micros()
+            ));
+        }
         JobId(hex(&hasher.finalize()[..16]))
     }
 
-    /// The clip's length when both bounds are known.
+    /// The clip's length when both bounds are known; of several clips, their sum.
     pub fn clip_length(&self) -> Option<Timecode> {
-        clip_length(self.start, self.stop)
+        match &self.clips {
+            Some(clips) => Some(Timecode::from_micros(
+                clips.iter().map(|c| c.length().as_micros()).sum(),
+            )),
+            None => clip_length(self.start, self.stop),
+        }
+    }
+
+    /// The part of the source the job reads: `start` to `stop`, or of several clips the
+    /// earliest start to the latest stop.
+    pub fn span(&self) -> (Option<Timecode>, Option<Timecode>) {
+        match &self.clips {
+            Some(clips) => (
+                clips.iter().map(|c| c.start).min(),
+                clips.iter().map(|c| c.stop).max(),
+            ),
+            None => (self.start, self.stop),
+        }
     }
 
     /// The loudness the sound is normalized to, when it is.

@@ -1,7 +1,7 @@
 //! ffmpeg's arguments and its `-progress` output.
 
 use hopster_common::settings::TranscoderSettings;
-use shared_proto::{Profile, Timecode};
+use shared_proto::{ClipRange, Profile, Timecode};
 
 /// What to cut and where to write it.
 #[derive(Debug, Clone)]
@@ -27,6 +27,10 @@ pub struct Cut<'a> {
     pub fps: u32,
     /// The sound's filter (loudness normalization's second pass), when re-encoding it.
     pub audio_filter: Option<&'a str>,
+    /// Several clips joined in order (at least two; then `start` and `length` are unused),
+    /// and whether the source has sound to join with them.
+    pub pieces: &'a [ClipRange],
+    pub source_audio: bool,
 }
 
 /// The `-vf` of a `max_height`: never upscale, keep the aspect, keep both sides even.
@@ -69,6 +73,24 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     if let Some(n) = &threads {
         args.extend(["-filter_threads".into(), n.clone()]);
     }
+    let video = cut.profile.has_video();
+    let filter = cut
+        .max_height
+        .filter(|_| video && !cut.copy)
+        .map(scale_filter);
+    if cut.pieces.len() > 1 && !cut.copy {
+        joined(&mut args, cut, threads.as_deref(), filter.as_deref());
+        args.extend(output_args(cut, t, threads.as_deref()));
+        if let Some((file, _)) = cut.poster.filter(|_| video) {
+            args.extend(strings(&["-map", "[poster]"]));
+            if let Some(n) = &threads {
+                args.extend(["-threads".into(), n.clone()]);
+            }
+            args.extend(strings(&JPEG_FRAME));
+            args.push(file.to_owned());
+        }
+        return args;
+    }
     if let Some(start) = cut.start.filter(|s| s.as_micros() > 0) {
         args.extend(["-ss".into(), start.ffmpeg_arg()]);
     }
@@ -92,7 +114,6 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     if let Some(length) = length.filter(|_| !animation) {
         args.extend(length);
     }
-    let video = cut.profile.has_video();
     if animation {
         args.extend(strings(&["-map", "0:v:0", "-an"]));
     } else if video {
@@ -101,10 +122,6 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         args.extend(strings(&["-map", "0:a:0", "-vn"]));
     }
     args.extend(strings(&["-map_metadata", "-1", "-map_chapters", "-1"]));
-    let filter = cut
-        .max_height
-        .filter(|_| video && !cut.copy)
-        .map(scale_filter);
     if animation {
         args.extend([
             "-vf".into(),
@@ -119,6 +136,107 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     {
         args.extend(["-af".into(), af.to_owned()]);
     }
+    args.extend(output_args(cut, t, threads.as_deref()));
+    if let Some((file, at)) = cut.poster.filter(|_| video && !cut.copy) {
+        args.extend(strings(&["-map", "0:v:0"]));
+        if let Some(n) = &threads {
+            args.extend(["-threads".into(), n.clone()]);
+        }
+        args.extend(poster_output(file, at, filter.as_deref()));
+    }
+    args
+}
+
+/// The inputs and the filter graph of several clips joined: the source opened once per clip,
+/// each seeking to its start and bounded to its length (`-ss`, `-t` before `-i`), so every
+/// clip is decoded from the keyframe before it and starts on its exact frame; `concat` joins
+/// them in order. The scale (or an animation's chain), the sound's filter and the poster's
+/// frame follow the join: `[video]`, `[sound]`, `[poster]`.
+fn joined(args: &mut Vec<String>, cut: &Cut<'_>, threads: Option<&str>, scale: Option<&str>) {
+    for piece in cut.pieces {
+        piece_input(args, cut.input, cut.format, piece, threads);
+    }
+    let video = cut.profile.has_video();
+    let sound = cut.source_audio && cut.profile.has_audio();
+    let mut graph = String::new();
+    for i in 0..cut.pieces.len() {
+        if video {
+            graph.push_str(&format!("[{i}:v:0]"));
+        }
+        if sound {
+            graph.push_str(&format!("[{i}:a:0]"));
+        }
+    }
+    graph.push_str(&format!(
+        "concat=n={}:v={}:a={}",
+        cut.pieces.len(),
+        u8::from(video),
+        u8::from(sound)
+    ));
+    if video {
+        graph.push_str("[joined_v]");
+    }
+    if sound {
+        graph.push_str("[joined_a]");
+    }
+    if video {
+        let chain = if cut.profile.is_animation() {
+            animation_filter(cut.profile, cut.fps, scale)
+        } else {
+            scale.unwrap_or("null").to_owned()
+        };
+        match cut.poster {
+            Some((_, at)) => graph.push_str(&format!(
+                ";[joined_v]split[main_v][poster_v];[main_v]{chain}[video];\
+                 [poster_v]{}[poster]",
+                poster_chain(at, scale)
+            )),
+            None => graph.push_str(&format!(";[joined_v]{chain}[video]")),
+        }
+    }
+    if sound {
+        // After `concat`, `loudnorm`'s resampled output has no channel layout the encoder can
+        // be offered (ffmpeg 5.1: "Cannot select channel layout"): name the usual ones.
+        let af = match cut.audio_filter {
+            Some(af) => format!("{af},aformat=channel_layouts=mono|stereo|5.1|7.1"),
+            None => "anull".to_owned(),
+        };
+        graph.push_str(&format!(";[joined_a]{af}[sound]"));
+    }
+    args.extend(["-filter_complex".into(), graph]);
+    if video {
+        args.extend(strings(&["-map", "[video]"]));
+    }
+    if sound {
+        args.extend(strings(&["-map", "[sound]"]));
+    }
+    args.extend(strings(&["-map_metadata", "-1", "-map_chapters", "-1"]));
+}
+
+/// One clip of several as an input of its own: `-ss` and `-t` before `-i`.
+fn piece_input(
+    args: &mut Vec<String>,
+    input: &crate::probe::Input,
+    format: Option<&str>,
+    piece: &ClipRange,
+    threads: Option<&str>,
+) {
+    if piece.start.as_micros() > 0 {
+        args.extend(["-ss".into(), piece.start.ffmpeg_arg()]);
+    }
+    if let Some(format) = format {
+        args.extend(["-f".into(), format.into()]);
+    }
+    if let Some(n) = threads {
+        args.extend(["-threads".into(), n.to_owned()]);
+    }
+    args.extend(["-t".into(), piece.length().ffmpeg_arg()]);
+    args.extend(["-i".into(), input.location.clone()]);
+}
+
+/// The encoders, the progress report and the container of a cut's output, ending with it.
+fn output_args(cut: &Cut<'_>, t: &TranscoderSettings, threads: Option<&str>) -> Vec<String> {
+    let mut args = Vec::new();
     let crf = t.crf.to_string();
     let x264 = [
         "-c:v", "libx264", "-preset", &t.preset, "-crf", &crf, "-pix_fmt", "yuv420p", "-c:a",
@@ -163,8 +281,8 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     };
     args.extend(strings(codecs));
     args.extend(strings(&["-progress", "pipe:1", "-nostats"]));
-    if let Some(n) = &threads {
-        args.extend(["-threads".into(), n.clone()]);
+    if let Some(n) = threads {
+        args.extend(["-threads".into(), n.to_owned()]);
     }
     match cut.profile {
         Profile::Mp4 => args.extend(strings(&["-movflags", "+faststart", "-f", "mp4"])),
@@ -198,13 +316,6 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         }
     }
     args.extend(["-y".into(), cut.output.into()]);
-    if let Some((file, at)) = cut.poster.filter(|_| video && !cut.copy) {
-        args.extend(strings(&["-map", "0:v:0"]));
-        if let Some(n) = &threads {
-            args.extend(["-threads".into(), n.clone()]);
-        }
-        args.extend(poster_output(file, at, filter.as_deref()));
-    }
     args
 }
 
@@ -242,16 +353,33 @@ const LOUDNORM_TP: &str = "-1.5";
 const LOUDNORM_LRA: &str = "11";
 
 /// Loudness normalization's first pass: `loudnorm` measures the clip's sound (the same `-ss`
-/// and `-t` as the cut) and, when it ends, logs what it found as JSON, at `info` level.
+/// and `-t` as the cut; of several clips, their sound joined) and, when it ends, logs what it
+/// found as JSON, at `info` level.
 pub fn loudness_args(
     input: &crate::probe::Input,
     format: Option<&str>,
-    start: Option<Timecode>,
-    length: Option<Timecode>,
+    (start, length): (Option<Timecode>, Option<Timecode>),
+    pieces: &[ClipRange],
     target_lufs: i32,
 ) -> Vec<String> {
     let mut args = preamble(input);
     args.extend(strings(&["-loglevel", "info", "-nostats"]));
+    let measure =
+        format!("loudnorm=I={target_lufs}:TP={LOUDNORM_TP}:LRA={LOUDNORM_LRA}:print_format=json");
+    if pieces.len() > 1 {
+        let mut graph = String::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            piece_input(&mut args, input, format, piece, None);
+            graph.push_str(&format!("[{i}:a:0]"));
+        }
+        graph.push_str(&format!(
+            "concat=n={}:v=0:a=1,{measure}[sound]",
+            pieces.len()
+        ));
+        args.extend(["-filter_complex".into(), graph]);
+        args.extend(strings(&["-map", "[sound]", "-f", "null", "-"]));
+        return args;
+    }
     if let Some(start) = start.filter(|s| s.as_micros() > 0) {
         args.extend(["-ss".into(), start.ffmpeg_arg()]);
     }
@@ -263,9 +391,7 @@ pub fn loudness_args(
         args.extend(["-t".into(), length.ffmpeg_arg()]);
     }
     args.extend(strings(&["-map", "0:a:0", "-vn", "-af"]));
-    args.push(format!(
-        "loudnorm=I={target_lufs}:TP={LOUDNORM_TP}:LRA={LOUDNORM_LRA}:print_format=json"
-    ));
+    args.push(measure);
     args.extend(strings(&["-f", "null", "-"]));
     args
 }
@@ -356,15 +482,20 @@ const JPEG_FRAME: [&str; 12] = [
 /// finished poster output (+14 % CPU on a 720p encode), and with only `-frames:v 1` it kept
 /// reading the input (2.6 times the bytes of a ranged clip).
 fn poster_output(file: &str, at: Timecode, scale: Option<&str>) -> Vec<String> {
-    let end = Timecode::from_micros(at.as_micros() + 1_000_000);
-    let mut chain = format!("trim=start={}:end={}", at.ffmpeg_arg(), end.ffmpeg_arg());
-    if let Some(scale) = scale {
-        chain = format!("{chain},{scale}");
-    }
-    let mut args = vec!["-vf".to_owned(), chain];
+    let mut args = vec!["-vf".to_owned(), poster_chain(at, scale)];
     args.extend(strings(&JPEG_FRAME));
     args.push(file.to_owned());
     args
+}
+
+/// The poster's frame `at` into the clip, picked with `trim`, then scaled.
+fn poster_chain(at: Timecode, scale: Option<&str>) -> String {
+    let end = Timecode::from_micros(at.as_micros() + 1_000_000);
+    let chain = format!("trim=start={}:end={}", at.ffmpeg_arg(), end.ffmpeg_arg());
+    match scale {
+        Some(scale) => format!("{chain},{scale}"),
+        None => chain,
+    }
 }
 
 /// What every ffmpeg run starts with: no stdin, errors only, and only the protocols,
@@ -584,6 +715,8 @@ mod tests {
             poster: None,
             fps: 12,
             audio_filter: None,
+            pieces: &[],
+            source_audio: true,
         };
         let args = cut_args(&cut, &t);
         let pos = |a: &str| args.iter().position(|x| x == a).unwrap();
@@ -632,6 +765,8 @@ mod tests {
             poster: None,
             fps: 12,
             audio_filter: None,
+            pieces: &[],
+            source_audio: true,
         };
         let copy = cut_args(&cut, &TranscoderSettings::default());
         assert!(!copy.contains(&"-skip_frame".to_string()));
@@ -657,6 +792,8 @@ mod tests {
             poster: None,
             fps: 12,
             audio_filter: None,
+            pieces: &[],
+            source_audio: true,
         };
         let args = cut_args(&cut, &t);
         assert!(!args.contains(&"-ss".to_string()) && !args.contains(&"-t".to_string()));
@@ -698,6 +835,8 @@ mod tests {
             poster: Some(("/w/poster.jpg", Timecode::from_micros(1_000_000))),
             fps: 12,
             audio_filter: None,
+            pieces: &[],
+            source_audio: true,
         };
         let args = cut_args(&cut, &t);
         let after = |args: &[String], flag: &str| {
@@ -774,7 +913,13 @@ mod tests {
         let input = crate::probe::Input::file(std::path::Path::new("/tmp/in"));
         let start = Timecode::parse("00:00:10").unwrap();
         let length = Timecode::parse("00:00:05").unwrap();
-        let args = loudness_args(&input, Some("mov,mp4"), Some(start), Some(length), -16);
+        let args = loudness_args(
+            &input,
+            Some("mov,mp4"),
+            (Some(start), Some(length)),
+            &[],
+            -16,
+        );
         let after = |flag: &str| args[args.iter().rposition(|a| a == flag).unwrap() + 1].clone();
         assert_eq!(after("-loglevel"), "info", "the JSON is logged at info");
         assert_eq!(
@@ -821,6 +966,8 @@ mod tests {
             poster: None,
             fps: 12,
             audio_filter: Some(&filter),
+            pieces: &[],
+            source_audio: true,
         };
         let args = cut_args(&cut, &t);
         assert_eq!(
@@ -829,6 +976,92 @@ mod tests {
         );
         cut.profile = Profile::Gif;
         assert!(!cut_args(&cut, &t).contains(&"-af".to_string()));
+    }
+
+    #[test]
+    fn several_clips_are_one_input_each_joined_by_concat() {
+        let t = TranscoderSettings::default();
+        let input = crate::probe::Input::proxied("http://127.0.0.1:9/source".into());
+        let tc = |s: &str| Timecode::parse(s).unwrap();
+        let pieces = [
+            ClipRange {
+                start: tc("00:00:30"),
+                stop: tc("00:00:31.5"),
+            },
+            ClipRange {
+                start: tc("00:00:05"),
+                stop: tc("00:00:06"),
+            },
+        ];
+        let mut cut = Cut {
+            input: &input,
+            format: Some("mov,mp4"),
+            output: "/w/clip.mp4",
+            start: None,
+            length: None,
+            copy: false,
+            profile: Profile::Mp4,
+            max_height: Some(120),
+            poster: Some(("/w/poster.jpg", tc("00:00:02"))),
+            fps: 12,
+            audio_filter: Some("loudnorm=I=-16"),
+            pieces: &pieces,
+            source_audio: true,
+        };
+        let args = cut_args(&cut, &t);
+        let at = |a: &str| -> Vec<usize> { (0..args.len()).filter(|&i| args[i] == a).collect() };
+        let (inputs, seeks, lengths) = (at("-i"), at("-ss"), at("-t"));
+        assert_eq!(
+            (inputs.len(), seeks.len(), lengths.len()),
+            (2, 2, 2),
+            "{args:?}"
+        );
+        for k in 0..2 {
+            assert!(seeks[k] < lengths[k] && lengths[k] < inputs[k], "{args:?}");
+        }
+        assert_eq!(
+            (args[seeks[0] + 1].as_str(), args[lengths[0] + 1].as_str()),
+            ("30.000000", "1.500000")
+        );
+        assert_eq!(args[lengths[1] + 1], "1.000000");
+        let graph = &args[at("-filter_complex")[0] + 1];
+        assert!(
+            graph.starts_with("[0:v:0][0:a:0][1:v:0][1:a:0]concat=n=2:v=1:a=1[joined_v][joined_a]"),
+            "{graph}"
+        );
+        assert!(
+            graph.contains("[main_v]scale=-2:'trunc(min(ih,120)/2)*2'[video]"),
+            "{graph}"
+        );
+        assert!(
+            graph.contains("[poster_v]trim=start=2.000000:end=3.000000,scale"),
+            "{graph}"
+        );
+        assert!(
+            graph.contains("[joined_a]loudnorm=I=-16,aformat="),
+            "{graph}"
+        );
+        let maps: Vec<&str> = at("-map").iter().map(|&i| args[i + 1].as_str()).collect();
+        assert_eq!(maps, ["[video]", "[sound]", "[poster]"]);
+        assert_eq!(args.last().unwrap(), "/w/poster.jpg");
+        // Sound only: no pictures joined; a source without sound: none joined.
+        cut.profile = Profile::Mp3;
+        cut.poster = None;
+        let args = cut_args(&cut, &t);
+        let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
+        assert!(
+            graph.starts_with("[0:a:0][1:a:0]concat=n=2:v=0:a=1[joined_a];"),
+            "{graph}"
+        );
+        cut.profile = Profile::Mp4;
+        cut.source_audio = false;
+        let args = cut_args(&cut, &t);
+        let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
+        assert!(
+            graph.starts_with("[0:v:0][1:v:0]concat=n=2:v=1:a=0[joined_v];"),
+            "{graph}"
+        );
+        assert!(!args.contains(&"[sound]".to_string()));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use hopster_common::Store;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use shared_proto::{
-    keys, Accuracy, JobResult, JobSpec, JobState, JobStatus, Method, Timecode, TranscodeJob,
-    MESSAGE_VERSION,
+    keys, Accuracy, ClipRange, JobResult, JobSpec, JobState, JobStatus, Method, Timecode,
+    TranscodeJob, MESSAGE_VERSION,
 };
 use std::path::PathBuf;
 use std::process::Command;
@@ -122,17 +122,30 @@ async fn run(
     bounds: (Option<&str>, Option<&str>),
     passthrough: bool,
 ) -> (JobResult, PathBuf) {
+    let tc = |t: &str| Some(Timecode::parse(t).unwrap());
+    let (start, stop) = (bounds.0.and_then(tc), bounds.1.and_then(tc));
+    run_with(dir, source, passthrough, |spec| {
+        (spec.start, spec.stop, spec.accuracy) = (start, stop, accuracy);
+    })
+    .await
+}
+
+/// Runs the job `shape` makes of a job of the whole `source`.
+async fn run_with(
+    dir: &std::path::Path,
+    source: &std::path::Path,
+    passthrough: bool,
+    shape: impl FnOnce(&mut JobSpec),
+) -> (JobResult, PathBuf) {
     let mut settings = Settings::default();
     settings.store.backend = Backend::Fs;
     settings.store.root = dir.join("store");
     settings.transcoder.work_dir = Some(dir.join("work"));
     settings.transcoder.passthrough = passthrough;
     let store = Store::from_settings(&settings.store).unwrap();
-    let tc = |t: &str| Some(Timecode::parse(t).unwrap());
     let url = format!("http://h/{}", source.file_name().unwrap().to_string_lossy());
-    let (start, stop) = (bounds.0.and_then(tc), bounds.1.and_then(tc));
-    let mut spec = JobSpec::new(&url, None, start, stop).unwrap();
-    spec.accuracy = accuracy;
+    let mut spec = JobSpec::new(&url, None, None, None).unwrap();
+    shape(&mut spec);
     let source_key = keys::source_key(&spec.url);
     store
         .objects()
@@ -214,9 +227,21 @@ fn packet_hashes(file: &std::path::Path) -> Vec<String> {
 /// The PSNR (dB, average of the planes) of every frame of `clip` against the source's frames
 /// from `start` on; identical frames count as 100.
 fn psnr(clip: &std::path::Path, source: &std::path::Path, start: &str, count: u64) -> Vec<f64> {
-    let stats = clip.with_extension("psnr.log");
+    psnr_from(clip, 0, source, start, count)
+}
+
+/// [`psnr`] of `count` frames of `clip` from its frame `from`.
+fn psnr_from(
+    clip: &std::path::Path,
+    from: u64,
+    source: &std::path::Path,
+    start: &str,
+    count: u64,
+) -> Vec<f64> {
+    let stats = clip.with_extension(format!("{from}.psnr.log"));
     let graph = format!(
-        "[0:v]setpts=PTS-STARTPTS[a];[1:v]trim=start_frame=0:end_frame={count},setpts=PTS-STARTPTS[b];[a][b]psnr=stats_file={}",
+        "[0:v]trim=start_frame={from}:end_frame={},setpts=PTS-STARTPTS[a];[1:v]trim=start_frame=0:end_frame={count},setpts=PTS-STARTPTS[b];[a][b]psnr=stats_file={}",
+        from + count,
         stats.display()
     );
     ffmpeg(&[
@@ -356,6 +381,60 @@ async fn a_smart_cut_without_a_stop_copies_to_the_end() {
     assert_eq!(result.method, Some(Method::Smart), "{result:?}");
     assert_eq!(frames(&clip), 45);
     ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
+}
+
+/// Several clips joined in the order given, each from its exact frame: with `smart` too (a
+/// joined job is encoded, and says so).
+#[tokio::test]
+async fn several_clips_are_joined_in_order_each_from_its_exact_frame() {
+    let d = dir("joined");
+    let src = source(&d.0, "x264.mp4", X264);
+    let tc = |t: &str| Timecode::parse(t).unwrap();
+    let clips = vec![
+        ClipRange {
+            start: tc("00:00:07.5"),
+            stop: tc("00:00:08.5"),
+        },
+        ClipRange {
+            start: tc("00:00:02.2"),
+            stop: tc("00:00:02.7"),
+        },
+    ];
+    for accuracy in [Accuracy::Frame, Accuracy::Smart] {
+        let (result, clip) = run_with(&d.0, &src, false, |spec| {
+            spec.clips = Some(clips.clone());
+            spec.accuracy = accuracy;
+        })
+        .await;
+        assert_eq!(result.method, Some(Method::Encoded), "{accuracy:?}");
+        // 30 frames from 7.5 s, then 15 from 2.2 s.
+        assert_eq!(frames(&clip), 45);
+        assert!((result.duration_secs - 1.5).abs() < 0.05, "{result:?}");
+        for (from, start, before, count) in [
+            (0, "00:00:07.5", "00:00:07.466667", 30),
+            (30, "00:00:02.2", "00:00:02.166667", 15),
+        ] {
+            let scores = psnr_from(&clip, from, &src, start, count);
+            let worst = scores.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert!(
+                worst >= 35.0,
+                "clip from {start}: lowest PSNR {worst:.2} dB"
+            );
+            let neighbour = psnr_from(&clip, from, &src, before, 1)[0];
+            assert!(
+                neighbour < 30.0,
+                "the clip from {start} matches the frame before it ({neighbour:.2} dB)"
+            );
+        }
+        // The sound is joined as well, as long as the pictures.
+        let times = stream_times(&clip);
+        let audio = times
+            .iter()
+            .find(|(kind, ..)| kind == "audio")
+            .expect("audio");
+        assert!((audio.2 - 1.5).abs() < 0.05, "{times:?}");
+        ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
+    }
 }
 
 /// A clip longer than two listing windows: its packets are listed at its start and its end

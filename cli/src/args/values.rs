@@ -3,7 +3,9 @@
 
 use clap::builder::{PossibleValuesParser, RangedI64ValueParser, TypedValueParser};
 use shared_proto::spec::{normalize_url, validate_video_id};
-use shared_proto::{Accuracy, AudioOptions, CreateJob, JobId, JobState, Profile, Timecode};
+use shared_proto::{
+    Accuracy, AudioOptions, ClipRange, CreateJob, JobId, JobState, Profile, Timecode,
+};
 
 pub(super) fn parse_server(text: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
@@ -25,6 +27,18 @@ pub(super) fn parse_timecode(
     text: &str,
 ) -> Result<Timecode, shared_proto::timecode::TimecodeError> {
     Timecode::parse(text)
+}
+
+/// `--clip START-STOP`: one clip of several.
+pub(super) fn parse_clip_range(text: &str) -> Result<ClipRange, String> {
+    let (start, stop) = text
+        .split_once('-')
+        .ok_or_else(|| format!("`{text}` is not START-STOP, like 00:00:10-00:00:12.5"))?;
+    let time = |t: &str| Timecode::parse(t.trim()).map_err(|e| format!("`{t}`: {e}"));
+    Ok(ClipRange {
+        start: time(start)?,
+        stop: time(stop)?,
+    })
 }
 
 /// `--max-height`, in the range the gateway accepts.

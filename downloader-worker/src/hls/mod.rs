@@ -187,7 +187,8 @@ pub async fn stage(
             ),
         ));
     }
-    if spec.start.is_some_and(|s| s.as_micros() >= total_us) {
+    let (start, stop) = spec.span();
+    if start.is_some_and(|s| s.as_micros() >= total_us) {
         return Err(abort(
             ErrorCode::ClipOutOfRange,
             format!(
@@ -196,7 +197,7 @@ pub async fn stage(
             ),
         ));
     }
-    let needed = overlapping(&listed, spec.start, spec.stop);
+    let needed = overlapping(&listed, start, stop);
     let (Some(first), Some(last)) = (needed.first(), needed.last()) else {
         return Err(abort(
             ErrorCode::NotAVideo,

@@ -94,9 +94,19 @@ pub fn parse_body<T: Body>(bytes: &[u8]) -> Result<T, BodyError> {
             Some(serde_path_to_error::Segment::Map { key }) => Some(key.as_str()),
             _ => None,
         };
+        // The value that could not be read, however deep in the field (an item of a list).
+        let leaf = e
+            .path()
+            .iter()
+            .try_fold(&value, |v, segment| match segment {
+                serde_path_to_error::Segment::Map { key } => v.get(key),
+                serde_path_to_error::Segment::Seq { index } => v.get(*index),
+                _ => None,
+            });
         match field {
             Some(field) => {
-                let text = fields.get(field).is_some_and(Value::is_string);
+                let text = leaf.is_some_and(Value::is_string)
+                    || fields.get(field).is_some_and(Value::is_string);
                 BodyError::new(
                     T::field_code(field, text),
                     format!("`{field}`: {}", e.inner()),

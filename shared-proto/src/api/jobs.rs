@@ -3,7 +3,9 @@
 
 use super::body::{Body, BodyError, RejectedUrl};
 use crate::spec::{clip_length, normalize_url, url_for_video_id};
-use crate::{Accuracy, AudioOptions, ErrorCode, JobSpec, JobStatus, Profile, SpecError, Timecode};
+use crate::{
+    Accuracy, AudioOptions, ClipRange, ErrorCode, JobSpec, JobStatus, Profile, SpecError, Timecode,
+};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -77,6 +79,11 @@ pub struct CreateJob {
     /// loudness (profiles with sound; `accuracy: frame`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioOptions>,
+    /// Several clips, joined in this order into one output, each exact to the frame; instead
+    /// of `start` and `stop`. The result is as long as their sum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 20))]
+    pub clips: Option<Vec<ClipRange>>,
 }
 
 impl CreateJob {
@@ -84,6 +91,8 @@ impl CreateJob {
     pub const MAX_HEIGHT: RangeInclusive<u32> = 16..=4320;
     /// The frame rates `fps` may ask for.
     pub const FPS: RangeInclusive<u32> = 1..=30;
+    /// How many clips one job may join.
+    pub const MAX_CLIPS: usize = 20;
 
     /// The rules between fields, which need neither the source nor the configuration: the
     /// gateway applies them, and the CLI before it spends a request.
@@ -98,6 +107,29 @@ impl CreateJob {
         if let (Some(start), Some(stop)) = (self.start, self.stop) {
             if start >= stop {
                 return Err(SpecError::StartNotBeforeStop { start, stop }.into());
+            }
+        }
+        if let Some(clips) = &self.clips {
+            if self.start.is_some() || self.stop.is_some() {
+                return invalid("give either `start` and `stop`, or `clips`, not both".into());
+            }
+            if !(1..=Self::MAX_CLIPS).contains(&clips.len()) {
+                return invalid(format!(
+                    "`clips` lists 1 to {} clips; it lists {}",
+                    Self::MAX_CLIPS,
+                    clips.len()
+                ));
+            }
+            for (i, clip) in clips.iter().enumerate() {
+                if clip.start >= clip.stop {
+                    return Err(BodyError::new(
+                        ErrorCode::InvalidClipRange,
+                        format!(
+                            "`clips[{i}]`: start ({}) must be before stop ({})",
+                            clip.start, clip.stop
+                        ),
+                    ));
+                }
             }
         }
         let profile = self.profile.unwrap_or_default();
@@ -123,7 +155,12 @@ impl CreateJob {
                     profile.as_str()
                 ));
             }
-            let length = clip_length(self.start, self.stop);
+            let length = match &self.clips {
+                Some(clips) => Some(Timecode::from_micros(
+                    clips.iter().map(|c| c.length().as_micros()).sum(),
+                )),
+                None => clip_length(self.start, self.stop),
+            };
             if let Some(length) = length.filter(|length| at >= *length) {
                 return Err(BodyError::new(
                     ErrorCode::InvalidClipRange,
@@ -180,6 +217,15 @@ impl CreateJob {
                 }
             }
         }
+        if self.accuracy == Some(Accuracy::Keyframe)
+            && self.clips.as_ref().is_some_and(|c| c.len() > 1)
+        {
+            return invalid(
+                "`accuracy: keyframe` starts each clip at a keyframe before it: several `clips` \
+                 are joined exactly, with `frame` or `smart`"
+                    .into(),
+            );
+        }
         if let Some(accuracy @ (Accuracy::Keyframe | Accuracy::Smart)) = self.accuracy {
             if profile != Profile::Mp4 || self.max_height.is_some() {
                 return invalid(format!(
@@ -202,7 +248,12 @@ impl CreateJob {
             (None, Some(id)) => url_for_video_id(video_url_template, id)?,
             (None, None) => unreachable!("check() requires a source"),
         };
-        let mut spec = JobSpec::new(&url, self.video_id, self.start, self.stop).map_err(|e| {
+        // One clip of a list is the same job as that clip's `start` and `stop`.
+        let (start, stop, clips) = match self.clips {
+            Some(clips) if clips.len() == 1 => (Some(clips[0].start), Some(clips[0].stop), None),
+            clips => (self.start, self.stop, clips),
+        };
+        let mut spec = JobSpec::new(&url, self.video_id, start, stop).map_err(|e| {
             let url_error = matches!(e, SpecError::InvalidUrl(_));
             BodyError {
                 rejected_url: url_error.then(|| RejectedUrl {
@@ -217,6 +268,7 @@ impl CreateJob {
         spec.max_height = self.max_height;
         spec.poster_at = self.poster_at;
         spec.fps = self.fps;
+        spec.clips = clips;
         spec.audio = self.audio.filter(|a| a.normalize);
         if let Some(url) = self.callback_url {
             let normal = normalize_url(&url).map_err(|_| BodyError {
@@ -238,7 +290,7 @@ impl CreateJob {
 impl Body for CreateJob {
     fn field_code(field: &str, text: bool) -> ErrorCode {
         match field {
-            "start" | "stop" | "poster_at" if text => ErrorCode::InvalidTimecode,
+            "start" | "stop" | "poster_at" | "clips" if text => ErrorCode::InvalidTimecode,
             _ => ErrorCode::InvalidRequest,
         }
     }
@@ -502,6 +554,45 @@ mod tests {
                 json!({"url": url, "accuracy": "smart", "audio": {"normalize": true}}),
                 ErrorCode::InvalidRequest,
             ),
+            (
+                json!({"url": url, "start": "00:00:00",
+                       "clips": [{"start": "00:00:01", "stop": "00:00:02"}]}),
+                ErrorCode::InvalidRequest,
+            ),
+            (json!({"url": url, "clips": []}), ErrorCode::InvalidRequest),
+            (
+                json!({"url": url, "clips": vec![json!({"start": "00:00:01", "stop": "00:00:02"}); 21]}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "clips": [{"start": "00:00:01", "stop": "00:00:02"},
+                                             {"start": "00:00:03", "stop": "00:00:02"}]}),
+                ErrorCode::InvalidClipRange,
+            ),
+            (
+                json!({"url": url, "clips": [{"start": "soon", "stop": "00:00:02"}]}),
+                ErrorCode::InvalidTimecode,
+            ),
+            (
+                json!({"url": url, "clips": [{"start": "00:00:01"}]}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "clips": [{"start": 1, "stop": 2}]}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "accuracy": "keyframe",
+                       "clips": [{"start": "00:00:01", "stop": "00:00:02"},
+                                 {"start": "00:00:05", "stop": "00:00:06"}]}),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                json!({"url": url, "poster_at": "00:00:02",
+                       "clips": [{"start": "00:00:01", "stop": "00:00:02"},
+                                 {"start": "00:00:05", "stop": "00:00:06"}]}),
+                ErrorCode::InvalidClipRange,
+            ),
         ] {
             assert_eq!(refused(body.clone()).code, code, "{body}");
         }
@@ -569,6 +660,34 @@ mod tests {
             .into_spec(TEMPLATE)
             .unwrap();
         assert_eq!(nothing.audio, None);
+        // Several clips: joined in order, as long as their sum, the source read from the
+        // earliest start to the latest stop; their order is part of the job.
+        let spec_of = |body: serde_json::Value| {
+            parse_body::<CreateJob>(body.to_string().as_bytes())
+                .unwrap()
+                .into_spec(TEMPLATE)
+                .unwrap()
+        };
+        let tc = |s: &str| Timecode::parse(s).unwrap();
+        let two = spec_of(
+            serde_json::json!({"url": "http://cdn.example/v.mp4", "clips": [
+            {"start": "00:00:20", "stop": "00:00:22.5"}, {"start": "00:00:05", "stop": "00:00:06"}]}),
+        );
+        assert_eq!(two.clip_length(), Some(tc("00:00:03.5")));
+        assert_eq!(two.span(), (Some(tc("00:00:05")), Some(tc("00:00:22.5"))));
+        assert_eq!((two.start, two.stop), (None, None));
+        let swapped = spec_of(
+            serde_json::json!({"url": "http://cdn.example/v.mp4", "clips": [
+            {"start": "00:00:05", "stop": "00:00:06"}, {"start": "00:00:20", "stop": "00:00:22.5"}]}),
+        );
+        assert_ne!(two.job_id(), swapped.job_id());
+        let one = spec_of(
+            serde_json::json!({"url": "http://cdn.example/v.mp4", "clips": [
+            {"start": "00:00:05", "stop": "00:00:06"}]}),
+        );
+        let plain = spec_of(serde_json::json!({"url": "http://cdn.example/v.mp4",
+            "start": "00:00:05", "stop": "00:00:06"}));
+        assert_eq!((one.clips.clone(), one.job_id()), (None, plain.job_id()));
         assert_eq!(
             nothing.job_id(),
             JobSpec::new("http://cdn.example/v.mp4", None, None, None)

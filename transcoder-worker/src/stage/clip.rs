@@ -29,6 +29,10 @@ pub(super) fn relative_to_fetched(mut job: TranscodeJob) -> TranscodeJob {
         let relative = |t: Timecode| t.checked_sub(offset).unwrap_or(Timecode::ZERO);
         job.spec.start = job.spec.start.map(relative);
         job.spec.stop = job.spec.stop.map(relative);
+        for clip in job.spec.clips.iter_mut().flatten() {
+            clip.start = relative(clip.start);
+            clip.stop = relative(clip.stop);
+        }
     }
     job
 }
@@ -83,14 +87,52 @@ pub(super) fn check_clip(
             ),
         ));
     }
-    let start = job.spec.start.unwrap_or(Timecode::ZERO);
+    let (start, length) = match &job.spec.clips {
+        Some(clips) => {
+            for (i, clip) in clips.iter().enumerate() {
+                if clip.stop > duration {
+                    return Err(StageError::abort(
+                        ErrorCode::ClipOutOfRange,
+                        format!(
+                            "clips[{i}] ends at {}, past the end of the source ({duration})",
+                            clip.stop
+                        ),
+                    ));
+                }
+            }
+            let total = clips.iter().map(|c| c.length().as_micros()).sum();
+            let first = clips.first().map_or(Timecode::ZERO, |c| c.start);
+            (first, Timecode::from_micros(total))
+        }
+        None => one_clip(&job.spec, duration)?,
+    };
+    let (limit, what) = if job.spec.profile.is_animation() {
+        (limits.max_animation_secs, "an animation")
+    } else {
+        (limits.max_clip_secs, "a clip")
+    };
+    if length.as_secs_f64() > limit as f64 {
+        return Err(StageError::abort(
+            ErrorCode::ClipTooLong,
+            format!("the clip would be {length} long; {what} may be at most {limit} s"),
+        ));
+    }
+    Ok(Clip { start, length })
+}
+
+/// `start` and the length of the clip `start`–`stop` inside a source this long.
+fn one_clip(
+    spec: &shared_proto::JobSpec,
+    duration: Timecode,
+) -> Result<(Timecode, Timecode), StageError> {
+    let start = spec.start.unwrap_or(Timecode::ZERO);
     if start >= duration {
         return Err(StageError::abort(
             ErrorCode::ClipOutOfRange,
             format!("start {start} is at or past the end of the source ({duration})"),
         ));
     }
-    let stop = job.spec.stop.unwrap_or(duration);
+    let stop = spec.stop.unwrap_or(duration);
     if stop > duration {
         return Err(StageError::abort(
             ErrorCode::ClipOutOfRange,
@@ -106,18 +148,7 @@ pub(super) fn check_clip(
                 format!("the clip {start}–{stop} is empty"),
             )
         })?;
-    let (limit, what) = if job.spec.profile.is_animation() {
-        (limits.max_animation_secs, "an animation")
-    } else {
-        (limits.max_clip_secs, "a clip")
-    };
-    if length.as_secs_f64() > limit as f64 {
-        return Err(StageError::abort(
-            ErrorCode::ClipTooLong,
-            format!("the clip would be {length} long; {what} may be at most {limit} s"),
-        ));
-    }
-    Ok(Clip { start, length })
+    Ok((start, length))
 }
 
 #[cfg(test)]
@@ -222,6 +253,43 @@ mod tests {
 
     fn probe() -> Probe {
         Probe::parse(include_str!("../../tests/fixtures/probe-mp4.json")).unwrap()
+    }
+
+    #[test]
+    fn several_clips_are_as_long_as_their_sum_and_each_inside_the_source() {
+        let tc = |s: &str| Timecode::parse(s).unwrap();
+        let mut joined = job("00:00:00", None);
+        joined.spec.start = None;
+        joined.spec.clips = Some(vec![
+            shared_proto::ClipRange {
+                start: tc("00:00:02.5"),
+                stop: tc("00:00:04"),
+            },
+            shared_proto::ClipRange {
+                start: tc("00:00:00.5"),
+                stop: tc("00:00:01"),
+            },
+        ]);
+        let clip = check_clip_default(&joined).unwrap();
+        assert_eq!(
+            (clip.start, clip.length),
+            (tc("00:00:02.5"), tc("00:00:02"))
+        );
+        let tight = SourceSettings {
+            max_clip_secs: 1,
+            ..SourceSettings::default()
+        };
+        assert!(check_clip(&probe(), &joined, &tight).is_err());
+        if let Some(clips) = joined.spec.clips.as_mut() {
+            clips[1].stop = tc("00:00:04.5");
+        }
+        match check_clip_default(&joined) {
+            Err(StageError::Abort { code, message }) => {
+                assert_eq!(code, ErrorCode::ClipOutOfRange);
+                assert!(message.starts_with("clips[1]"), "{message}");
+            }
+            other => panic!("{:?}", other.map(|c| c.length)),
+        }
     }
 
     #[test]

@@ -125,8 +125,8 @@ impl Transcoder {
         let args = ffmpeg::loudness_args(
             input,
             Some(&probe.format.format_name),
-            Some(clip.start),
-            job.spec.stop.map(|_| clip.length),
+            (Some(clip.start), job.spec.stop.map(|_| clip.length)),
+            job.spec.clips.as_deref().unwrap_or_default(),
             target_lufs,
         );
         let (_, log) = self
@@ -208,13 +208,21 @@ impl Transcoder {
         let poster_at = poster_time(spec, clip.length)?;
         // Passthrough: the whole source, already in the target profile, is remuxed as it is.
         let passthrough = self.settings.passthrough
-            && spec.start.is_none()
-            && spec.stop.is_none()
+            && spec.span() == (None, None)
             && spec.profile == Profile::Mp4
             && probed
                 .as_ref()
                 .is_some_and(|p| in_target_profile(p, spec.max_height));
-        if let (true, false, Some(probe)) = (smart, passthrough, &probed) {
+        // Several clips are joined by one encode (`concat`), each exact to the frame; a smart
+        // cut of each is not made (yet): `method` says `encoded`.
+        let joined = spec.clips.as_deref().unwrap_or_default();
+        if smart && !joined.is_empty() {
+            log::info!(
+                "job {id}: {} clips joined; every frame encoded",
+                joined.len()
+            );
+        }
+        if let (true, false, true, Some(probe)) = (smart, passthrough, joined.is_empty(), &probed) {
             let made = self
                 .smart_cut(
                     tracker,
@@ -297,6 +305,10 @@ impl Transcoder {
             poster: (poster_in_run && !copy).then_some((path_str(poster)?, poster_at)),
             fps: spec.animation_fps(),
             audio_filter: audio_filter.as_deref(),
+            pieces: joined,
+            // Several clips are probed first (they have no `stop`); one clip maps its sound
+            // as optional and needs no answer.
+            source_audio: probed.as_ref().is_none_or(|p| p.audio().is_some()),
         };
         let began = std::time::Instant::now();
         tracker.status_mut().timeline.ffmpeg_started_ms = Some(hopster_common::now_ms());
