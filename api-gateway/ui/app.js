@@ -26,6 +26,13 @@
   const STATE_WORDS = {};
   const ERROR_WORDS = { network: 'The server could not be reached.' };
   const PROFILES = [];
+  const ACCURACIES = [];
+  // What each accuracy costs, in words (the modes themselves come from the vocabulary).
+  const ACCURACY_WORDS = {
+    frame: 'Exact to the frame: every frame is encoded again.',
+    keyframe: 'Fast (a copy), but starts at the keyframe at or before the start. MP4 only.',
+    smart: 'Exact to the frame at close to copy speed: only the edges are encoded. MP4 only.',
+  };
 
   async function loadVocabulary() {
     for (let wait = 500; ; wait = Math.min(wait * 2, SLOW_POLL_MS)) {
@@ -40,6 +47,8 @@
           }
           for (const e of v.errors) ERROR_WORDS[e.code] = e.words;
           PROFILES.push(...v.profiles);
+          ACCURACIES.push(...v.accuracies);
+          fillOutputOptions();
           clearBanner('network');
           return;
         }
@@ -373,6 +382,7 @@
       cancel: q('.cancel'),
       player: q('.job-player'),
       idText: q('.job-id'),
+      thumb: q('.job-thumb'),
     };
     row.progressText.id = `progress-${safeId}`;
     row.progress.setAttribute('aria-describedby', row.progressText.id);
@@ -433,6 +443,13 @@
       if (typeof r.size === 'number') parts.push(formatBytes(r.size));
       row.result.textContent = parts.join(' · ');
     }
+    // A finished job with a picture shows its poster.
+    const poster = done && r && r.poster_key && job.links && job.links.poster;
+    row.thumb.hidden = !poster;
+    if (poster) {
+      const src = withKey(job.links.poster);
+      if (row.thumb.getAttribute('src') !== src) row.thumb.src = src;
+    }
     row.actions.hidden = !done;
     row.cancelBox.hidden = TERMINAL.has(job.state);
     row.cancel.setAttribute('aria-label', `Cancel ${name} ${rangeText(spec)}`);
@@ -456,8 +473,8 @@
   }
 
   function closePlayer(row) {
-    const video = row.player.querySelector('video');
-    if (video) video.pause();
+    const media = row.player.querySelector('video, audio');
+    if (media) media.pause();
     row.player.hidden = true;
     row.play.textContent = 'Play';
     row.play.setAttribute('aria-expanded', 'false');
@@ -468,9 +485,26 @@
       closePlayer(row);
       return;
     }
-    let video = row.player.querySelector('video');
+    // An animation is a picture; a sound-only result gets an audio player.
+    const mime = (row.job.result && row.job.result.mime) || 'video/mp4';
+    const kind = mime.startsWith('image/') ? 'img' : mime.startsWith('audio/') ? 'audio' : 'video';
+    if (kind === 'img') {
+      let img = row.player.querySelector('img');
+      if (!img) {
+        img = document.createElement('img');
+        img.alt = `Animation of ${sourceName(row.job.spec || {})}`;
+        row.player.append(img);
+      }
+      const src = videoUrl(row.job);
+      if (img.getAttribute('src') !== src) img.src = src;
+      row.player.hidden = false;
+      row.play.textContent = 'Close';
+      row.play.setAttribute('aria-expanded', 'true');
+      return;
+    }
+    let video = row.player.querySelector(kind);
     if (!video) {
-      video = document.createElement('video');
+      video = document.createElement(kind);
       video.controls = true;
       video.playsInline = true;
       video.preload = 'auto';
@@ -631,7 +665,56 @@
 
   // ---- the form ---------------------------------------------------------------------------
 
-  const FIELDS = ['source', 'start', 'stop'];
+  const FIELDS = ['source', 'start', 'stop', 'max-height', 'poster-at'];
+
+  // ---- output options ---------------------------------------------------------------------
+
+  function profileInfo(name) {
+    return PROFILES.find((p) => p.name === name) || { name, has_video: true, has_audio: true };
+  }
+
+  function fillOutputOptions() {
+    const option = (value, text) => {
+      const el = document.createElement('option');
+      el.value = value;
+      el.textContent = text;
+      return el;
+    };
+    $('profile').replaceChildren(...PROFILES.map((p) => option(p.name, p.words)));
+    $('accuracy').replaceChildren(...ACCURACIES.map((a) => option(a, a[0].toUpperCase() + a.slice(1))));
+    outputChanged();
+  }
+
+  /** Shows the options the chosen profile takes, and says what the choice costs. */
+  function outputChanged() {
+    const profile = profileInfo($('profile').value || 'mp4');
+    $('profile-hint').textContent = profile.animation
+      ? 'An animation: no sound, at most 30 s.'
+      : profile.has_video ? '' : 'Sound only: no picture and no poster.';
+    $('fps-field').hidden = !profile.animation;
+    $('normalize-field').hidden = !profile.has_audio;
+    $('accuracy-hint').textContent = ACCURACY_WORDS[$('accuracy').value] || '';
+    const words = [profile.name.toUpperCase()];
+    if ($('max-height').value) words.push(`≤ ${$('max-height').value} px`);
+    if ($('accuracy').value && $('accuracy').value !== 'frame') words.push($('accuracy').value);
+    if ($('normalize').checked && profile.has_audio) words.push('loudness');
+    $('output-summary').textContent = `(${words.join(', ')})`;
+  }
+
+  /** The output fields of the submission, only those that differ from the defaults. */
+  function outputOptions(body) {
+    const profile = profileInfo($('profile').value || 'mp4');
+    if (profile.name !== 'mp4') body.profile = profile.name;
+    const height = $('max-height').value.trim();
+    if (height) body.max_height = Number(height);
+    const accuracy = $('accuracy').value;
+    if (accuracy && accuracy !== 'frame') body.accuracy = accuracy;
+    const poster = $('poster-at').value.trim();
+    if (poster) body.poster_at = poster;
+    const fps = $('fps').value.trim();
+    if (profile.animation && fps) body.fps = Number(fps);
+    if (profile.has_audio && $('normalize').checked) body.audio = { normalize: true };
+  }
   let submitting = false;
 
   function clearFieldError(field) {
@@ -663,8 +746,11 @@
     if (error.code === 'invalid_timecode') {
       if (error.message.startsWith('`stop`')) return 'stop';
       if (error.message.startsWith('`start`')) return 'start';
+      if (error.message.startsWith('`poster_at`')) return 'poster-at';
       return null;
     }
+    if (error.message.startsWith('`max_height`')) return 'max-height';
+    if (error.message.startsWith('`poster_at`')) return 'poster-at';
     return FIELD_OF_CODE[error.code] || null;
   }
 
@@ -692,6 +778,7 @@
     const body = VIDEO_ID.test(source) ? { video_id: source } : { url: source };
     if (start) body.start = start;
     if (stop) body.stop = stop;
+    outputOptions(body);
 
     submitting = true;
     const button = $('submit');
@@ -835,6 +922,9 @@
   // ---- start ------------------------------------------------------------------------------
 
   $('clip-form').addEventListener('submit', submitClip);
+  for (const id of ['profile', 'accuracy', 'max-height', 'normalize']) {
+    $(id).addEventListener('change', outputChanged);
+  }
   for (const field of FIELDS) $(field).addEventListener('input', () => clearFieldError(field));
   $('source').addEventListener('change', updatePreview);
   $('preview').addEventListener('loadedmetadata', previewReady);

@@ -44,6 +44,7 @@ struct Outcome {
     job_id: String,
     states_seen: Vec<String>,
     cancelled_job: String,
+    animation_job: String,
     keyed_job_id: String,
     expected_network_errors: Vec<String>,
 }
@@ -126,6 +127,16 @@ async fn wait_for_playing(b: &Browser, css: &str) -> anyhow::Result<f64> {
             .await?;
         Ok(played)
     })
+    .await
+}
+
+/// Whether the image `css` is shown and decoded, `width` pixels wide.
+async fn image_drawn(b: &Browser, css: &str, width: u32) -> anyhow::Result<bool> {
+    b.js(
+        "const img = document.querySelector(arguments[0]);
+         return !!img && !img.hidden && img.complete && img.naturalWidth === arguments[1];",
+        vec![json!(css), json!(width)],
+    )
     .await
 }
 
@@ -336,6 +347,53 @@ async fn drive(
     );
     eprintln!("[ui] link copied");
 
+    // The finished row shows its poster, decoded.
+    let thumb = format!("{css} img.job-thumb");
+    wait_until("the poster thumbnail", Duration::from_secs(10), || {
+        image_drawn(b, &thumb, 320)
+    })
+    .await?;
+
+    // An animation, from the output options: the GIF takes a frame rate and no loudness, and
+    // is shown in its row as a picture.
+    b.click("#output-box summary").await?;
+    b.js::<()>(
+        "const p = document.getElementById('profile'); p.value = 'gif';
+         p.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await?;
+    ensure!(b.visible("#fps-field").await?, "no frame rate for a GIF");
+    ensure!(
+        !b.visible("#normalize-field").await?,
+        "loudness offered for a GIF"
+    );
+    let summary = b.text("#output-summary").await?.unwrap_or_default();
+    ensure!(summary == "(GIF)", "output summary: {summary}");
+    b.fill("#fps", "8").await?;
+    b.fill("#start", "00:00:01").await?;
+    b.fill("#stop", "00:00:03").await?;
+    b.click("#submit").await?;
+    let gif_id = newest_job_id(b, &[&id]).await?;
+    wait_for_completed(b, &gif_id, &mut Vec::new()).await?;
+    b.click(&format!("{} button.play", row(&gif_id))).await?;
+    let shown = format!("{} .job-player img", row(&gif_id));
+    wait_until("the GIF to show", Duration::from_secs(10), || {
+        image_drawn(b, &shown, 320)
+    })
+    .await?;
+    out.animation_job = gif_id.clone();
+    // Back to the defaults for what follows.
+    b.js::<()>(
+        "const p = document.getElementById('profile'); p.value = 'mp4';
+         p.dispatchEvent(new Event('change'));
+         document.getElementById('fps').value = '';
+         document.getElementById('output-box').open = false;",
+        vec![],
+    )
+    .await?;
+    eprintln!("[ui] GIF {gif_id} shown");
+
     // A running job can be cancelled from its row.
     let known: Vec<String> = b
         .js(
@@ -374,7 +432,7 @@ async fn drive(
     b.fill("#start", "").await?;
     b.fill("#stop", "").await?;
     b.press_in("#source", Key::Enter).await?;
-    let failed_id = newest_job_id(b, &[&id, &long_id]).await?;
+    let failed_id = newest_job_id(b, &[&id, &long_id, &out.animation_job]).await?;
     let failed = row(&failed_id);
     wait_until(
         "the failed job's error",
@@ -685,6 +743,16 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
         .get_json(&format!("/v1/jobs/{}", outcome.cancelled_job))
         .await;
     assert_eq!(status["state"], "cancelled", "{status}");
+    // The page's GIF is the job it asked for.
+    let (_, gif) = stack
+        .get_json(&format!("/v1/jobs/{}", outcome.animation_job))
+        .await;
+    assert_eq!(
+        (gif["spec"]["profile"].as_str(), gif["spec"]["fps"].as_u64()),
+        (Some("gif"), Some(8)),
+        "{gif}"
+    );
+    assert_eq!(gif["result"]["mime"], "image/gif", "{gif}");
     // The page's job is the API's job, and the file it downloaded is the 2 s clip.
     let (code, job) = stack
         .get_json(&format!("/v1/jobs/{}", outcome.job_id))

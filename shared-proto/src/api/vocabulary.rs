@@ -22,6 +22,10 @@ pub struct ProfileInfo {
     pub name: Profile,
     /// Whether the result has video (and so a poster, and takes `max_height`).
     pub has_video: bool,
+    /// Whether the result has sound (and so takes `audio.normalize`).
+    pub has_audio: bool,
+    /// Whether the result is an animation (and so takes `fps`).
+    pub animation: bool,
     pub mime: String,
     pub words: String,
 }
@@ -52,6 +56,8 @@ impl Vocabulary {
                 .map(|p| ProfileInfo {
                     name: p,
                     has_video: p.has_video(),
+                    has_audio: p.has_audio(),
+                    animation: p.is_animation(),
                     mime: p.mime().to_owned(),
                     words: profile_words(p).to_owned(),
                 })
