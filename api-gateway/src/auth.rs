@@ -76,6 +76,8 @@ fn presented_key(req: &ServiceRequest) -> Option<String> {
     if path.ends_with("/video")
         || path.ends_with("/poster")
         || path.ends_with("/events")
+        || path.ends_with("/storyboard.jpg")
+        || path.ends_with("/storyboard.vtt")
         || path.contains("/hls/")
         || path == "/download"
     {

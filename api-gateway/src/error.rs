@@ -68,9 +68,10 @@ impl From<BrokerError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self.code {
-            ErrorCode::UnknownJob | ErrorCode::UnknownRoute | ErrorCode::NoPoster => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::UnknownJob
+            | ErrorCode::UnknownSource
+            | ErrorCode::UnknownRoute
+            | ErrorCode::NoPoster => StatusCode::NOT_FOUND,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::NotReady | ErrorCode::JobFailed | ErrorCode::JobFinished => {

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use shared_proto::api::{CreateJobSchema, ErrorBody, Schedule, SeedErrorBody};
+use shared_proto::api::{CreateJobSchema, CreateSourceSchema, ErrorBody, Schedule, SeedErrorBody};
 use shared_proto::ErrorCode;
 use utoipa::OpenApi;
 
@@ -27,6 +27,10 @@ use utoipa::OpenApi;
         crate::routes::v1::poster,
         crate::routes::v1::segment,
         crate::routes::v1::vocabulary,
+        crate::routes::sources::create,
+        crate::routes::sources::show,
+        crate::routes::sources::storyboard_jpg,
+        crate::routes::sources::storyboard_vtt,
         crate::routes::events::stream,
         crate::routes::seed::welcome,
         crate::routes::seed::schedule,
@@ -40,7 +44,14 @@ use utoipa::OpenApi;
         crate::routes::ui::style_css,
         openapi_json,
     ),
-    components(schemas(ErrorCode, ErrorBody, SeedErrorBody, CreateJobSchema, Schedule)),
+    components(schemas(
+        ErrorCode,
+        ErrorBody,
+        SeedErrorBody,
+        CreateJobSchema,
+        CreateSourceSchema,
+        Schedule
+    )),
     modifiers(&BearerAuth, &PublicRoutes, &JobLinks)
 )]
 pub struct ApiDoc;
@@ -111,6 +122,41 @@ impl utoipa::Modify for JobLinks {
                         .description(description)
                         .build();
                     response.links.insert(name.to_owned(), RefOr::T(link));
+                }
+            }
+        }
+        if let Some(create) = openapi
+            .paths
+            .paths
+            .get_mut("/v1/sources")
+            .and_then(|item| item.post.as_mut())
+        {
+            for status in ["200", "202"] {
+                if let Some(RefOr::T(response)) = create.responses.responses.get_mut(status) {
+                    for (name, operation, description) in [
+                        (
+                            "GetSource",
+                            "show_source",
+                            "The inspection: state, streams, keyframes",
+                        ),
+                        (
+                            "GetStoryboard",
+                            "storyboard_jpg",
+                            "The storyboard's sprite, once ready",
+                        ),
+                        (
+                            "GetStoryboardCues",
+                            "storyboard_vtt",
+                            "The storyboard's cues, once ready",
+                        ),
+                    ] {
+                        let link = LinkBuilder::new()
+                            .operation_id(operation)
+                            .parameter("id", "$response.body#/id")
+                            .description(description)
+                            .build();
+                        response.links.insert(name.to_owned(), RefOr::T(link));
+                    }
                 }
             }
         }

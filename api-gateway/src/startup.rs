@@ -42,6 +42,7 @@ impl Application {
             guard: hopster_common::guard::Policy::of(&settings.sources),
             max_clip_secs: settings.sources.max_clip_secs,
             max_animation_secs: settings.sources.max_animation_secs,
+            requeue_after_ms: settings.recovery.requeue_after_secs.saturating_mul(1000),
             hot,
             events,
             limits: crate::limits::Limits::new(&settings.limits),

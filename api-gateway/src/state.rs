@@ -20,6 +20,9 @@ pub struct AppState {
     pub max_clip_secs: u64,
     /// `sources.max_animation_secs`.
     pub max_animation_secs: u64,
+    /// `recovery.requeue_after_secs`, in ms: an unfinished inspection untouched this long is
+    /// queued again when asked for (0: never).
+    pub requeue_after_ms: u64,
     /// Recently read statuses.
     pub hot: Arc<crate::hot::HotStatus>,
     /// Every status event the services publish, for `GET /v1/jobs/{id}/events`.

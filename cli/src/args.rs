@@ -65,6 +65,9 @@ pub enum Command {
     Cancel(JobArgs),
     /// List the newest 20 jobs, newest first.
     Jobs(JobsArgs),
+    /// Inspect a source before cutting it: its duration, streams, keyframes and storyboard
+    /// (exit code 3 when the inspection fails).
+    Inspect(InspectArgs),
     /// Print a shell completion script on stdout.
     ///
     /// For example `hopster completions bash > ~/.local/share/bash-completion/completions/hopster`.
@@ -174,6 +177,19 @@ pub struct PosterArgs {
     /// stdout; default `./ID.jpg`.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// The source to inspect.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["url", "video_id"])))]
+pub struct InspectArgs {
+    /// The source video: an absolute http(s) URL.
+    #[arg(value_parser = parse_url)]
+    pub url: Option<String>,
+
+    /// The source video by catalogue id.
+    #[arg(long, value_parser = parse_video_id)]
+    pub video_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ use crate::error::CliError;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
+use shared_proto::api::{CreateSource, SourceView};
 use shared_proto::{JobId, JobState};
 use std::time::Duration;
 
@@ -56,6 +57,20 @@ impl Client {
         let response = self.send(self.http.post(url).json(submission)).await?;
         let new = response.status() == StatusCode::ACCEPTED;
         Ok((json(ok(response).await?).await?, new))
+    }
+
+    /// `POST /v1/sources`; `true` with the inspection when the server started one (`202`).
+    pub async fn inspect(&self, source: &CreateSource) -> Result<(SourceView, bool), CliError> {
+        let url = format!("{}/v1/sources", self.server);
+        let response = self.send(self.http.post(url).json(source)).await?;
+        let new = response.status() == StatusCode::ACCEPTED;
+        Ok((json(ok(response).await?).await?, new))
+    }
+
+    /// `GET /v1/sources/{id}`.
+    pub async fn source(&self, id: &JobId) -> Result<SourceView, CliError> {
+        let url = format!("{}/v1/sources/{id}", self.server);
+        json(ok(self.send(self.http.get(url)).await?).await?).await
     }
 
     /// `GET /v1/jobs/{id}`.

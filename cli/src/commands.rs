@@ -1,12 +1,14 @@
 //! The subcommands.
 
 use crate::api::{CreateJob, Job};
-use crate::args::{ClipArgs, Command, DownloadArgs, JobArgs, JobsArgs, PosterArgs};
+use crate::args::{ClipArgs, Command, DownloadArgs, InspectArgs, JobArgs, JobsArgs, PosterArgs};
 use crate::client::Client;
 use crate::download::{self, Saved};
 use crate::error::CliError;
 use crate::hint::ResumeHint;
-use crate::output::{describe_job, print_json, result_summary, source_summary, Target};
+use crate::output::{
+    describe_job, inspection_summary, print_json, result_summary, source_summary, Target,
+};
 use crate::progress::{JobView, Mode};
 use crate::wait;
 use serde::Serialize;
@@ -37,6 +39,7 @@ pub async fn run(
         Command::Poster(args) => poster(client, args, json).await,
         Command::Cancel(JobArgs { id }) => cancel(client, &id, json).await,
         Command::Jobs(args) => jobs(client, args, json).await,
+        Command::Inspect(args) => inspect(client, args, json).await,
         Command::Completions(_) => Ok(()),
     }
 }
@@ -266,6 +269,36 @@ async fn cancel(client: &Client, id: &JobId, json: bool) -> Result<(), CliError>
         return print_json(&job);
     }
     println!("job {id} {}", job.status.state.as_str());
+    Ok(())
+}
+
+/// `POST /v1/sources`, then the inspection followed until it is ready or failed.
+async fn inspect(client: &Client, args: InspectArgs, json: bool) -> Result<(), CliError> {
+    use shared_proto::api::{CreateSource, SourceState};
+    let source = CreateSource {
+        url: args.url,
+        video_id: args.video_id,
+    };
+    let (mut view, _) = client.inspect(&source).await?;
+    while !view.status.state.is_terminal() {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        view = client.source(&view.status.id).await?;
+    }
+    if view.status.state == SourceState::Failed {
+        let (code, message) = view.status.error.as_ref().map_or_else(
+            || ("failed".to_owned(), String::new()),
+            |e| (e.code.as_str().to_owned(), e.message.clone()),
+        );
+        return Err(CliError::InspectionFailed {
+            id: view.status.id.to_string(),
+            code,
+            message,
+        });
+    }
+    if json {
+        return print_json(&view);
+    }
+    println!("{}", inspection_summary(client.server(), &view));
     Ok(())
 }
 

@@ -32,6 +32,12 @@ pub enum CliError {
     Local(String),
     #[error("interrupted; {0}")]
     Interrupted(String),
+    #[error("source inspection {id} failed: {message} ({code})")]
+    InspectionFailed {
+        id: String,
+        code: String,
+        message: String,
+    },
 }
 
 fn job_failure(job: &Job) -> String {
@@ -61,7 +67,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => USAGE,
-            CliError::JobFailed(_) => JOB_FAILED,
+            CliError::JobFailed(_) | CliError::InspectionFailed { .. } => JOB_FAILED,
             CliError::Connection(_) => CONNECTION,
             CliError::Server { .. } => SERVER,
             CliError::Local(_) => LOCAL,
@@ -81,7 +87,7 @@ impl CliError {
                 .unwrap_or(job.status.state.as_str())
                 .into(),
             CliError::Connection(_) => "connection".into(),
-            CliError::Server { code, .. } => code.clone(),
+            CliError::Server { code, .. } | CliError::InspectionFailed { code, .. } => code.clone(),
             CliError::Local(_) => "local".into(),
             CliError::Interrupted(_) => "interrupted".into(),
         }

@@ -171,6 +171,56 @@ pub fn shell_path(path: &Path) -> String {
     }
 }
 
+/// What an inspection found, a line each: the source, its streams, its keyframes, its
+/// storyboard's URLs on `server`.
+pub fn inspection_summary(server: &str, view: &shared_proto::api::SourceView) -> String {
+    let status = &view.status;
+    let mut lines = vec![format!("source {} {}", status.id, status.url)];
+    let Some(found) = &status.inspection else {
+        return lines.join("\n");
+    };
+    lines.push(format!(
+        "  {:.2} s, {}",
+        found.duration_secs, found.container
+    ));
+    for s in &found.streams {
+        let mut parts = vec![format!("  stream {}: {}", s.index, s.kind)];
+        parts.extend(s.codec.clone());
+        if let (Some(w), Some(h)) = (s.width, s.height) {
+            parts.push(format!("{w}x{h}"));
+        }
+        if let Some(fps) = s.fps {
+            parts.push(format!("{fps:.3} fps"));
+        }
+        if let Some(ch) = s.channels {
+            parts.push(format!("{ch} ch"));
+        }
+        if let Some(rate) = s.sample_rate {
+            parts.push(format!("{rate} Hz"));
+        }
+        if let Some(bits) = s.bit_rate {
+            parts.push(format!("{} kbit/s", bits / 1000));
+        }
+        lines.push(parts.join(" "));
+    }
+    match &found.keyframes {
+        Some(k) if !k.is_empty() => lines.push(format!(
+            "  keyframes: {} ({:.3} … {:.3} s)",
+            k.len(),
+            k[0],
+            k[k.len() - 1]
+        )),
+        _ => lines.push("  keyframes: not in the container's index".to_owned()),
+    }
+    if let Some(board) = &found.storyboard {
+        lines.push(format!(
+            "  storyboard: {} tiles, one every {:.1} s: {server}{} and {server}{}",
+            board.tiles, board.interval_secs, view.links.storyboard_jpg, view.links.storyboard_vtt
+        ));
+    }
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

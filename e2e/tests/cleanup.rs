@@ -40,7 +40,7 @@ async fn a_stopped_stack_leaves_no_queue_or_exchange_behind() {
         .await;
 
     let before = broker_names(&prefix);
-    for name in ["download", "transcode", "notify", "dead"] {
+    for name in ["download", "transcode", "notify", "inspect", "dead"] {
         assert!(
             before
                 .iter()

@@ -82,7 +82,7 @@ async fn quorum_queues_bring_retries_back_and_dead_letter_past_the_delivery_limi
         .expect("broker");
     let t = Topology::new(settings.prefix.clone());
     let types = queue_types(&settings.prefix);
-    assert_eq!(types.len(), 7, "{types:?}");
+    assert_eq!(types.len(), 9, "{types:?}");
     assert!(types.iter().all(|(_, kind)| kind == "quorum"), "{types:?}");
 
     let conn = lapin::Connection::connect(&settings.url, lapin::ConnectionProperties::default())
@@ -177,7 +177,7 @@ async fn a_clip_runs_through_quorum_queues() {
     .await;
     let types = queue_types(stack.topology().prefix());
     assert!(
-        types.len() == 7 && types.iter().all(|(_, kind)| kind == "quorum"),
+        types.len() == 9 && types.iter().all(|(_, kind)| kind == "quorum"),
         "{types:?}"
     );
     let url = format!("{}/sixty.mp4", stack.source.base_url);

@@ -1,5 +1,6 @@
 //! The mp4 box reader (`transcoder_worker::mp4info::describe`): it reads the `moov` ffmpeg wrote
-//! for a clip, and with `accuracy: keyframe` the codec headers in it are the source's, copied.
+//! for a clip, and with `accuracy: keyframe` the codec headers in it are the source's, copied;
+//! an inspection reads a source's keyframes from its `moov` (`mp4info::keyframes`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,5 +20,10 @@ fuzz_target!(|data: &[u8]| {
     // The smart cut compares the `avcC` of its pieces with the source's.
     if let Some(config) = mp4info::avcc(data) {
         assert!(config.len() <= data.len());
+    }
+    // A source's inspection reads its keyframes from the `moov` a stranger's server sent.
+    if let Some(times) = mp4info::keyframes(data) {
+        assert!(times.iter().all(|t| t.is_finite() && *t >= 0.0));
+        assert!(times.windows(2).all(|w| w[0] < w[1]));
     }
 });

@@ -37,6 +37,8 @@ pub enum ErrorCode {
     ClipTooLong,
     /// No job has that id (or the id is malformed).
     UnknownJob,
+    /// No source inspection has that id (or the id is malformed).
+    UnknownSource,
     /// The job has not completed yet.
     NotReady,
     /// The job failed; its status carries the reason.
@@ -81,7 +83,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidRequest,
         ErrorCode::MissingSource,
@@ -97,6 +99,7 @@ impl ErrorCode {
         ErrorCode::SourceTooLong,
         ErrorCode::ClipTooLong,
         ErrorCode::UnknownJob,
+        ErrorCode::UnknownSource,
         ErrorCode::NotReady,
         ErrorCode::JobFailed,
         ErrorCode::JobFinished,
@@ -135,6 +138,7 @@ impl ErrorCode {
             ErrorCode::SourceTooLong => "source_too_long",
             ErrorCode::ClipTooLong => "clip_too_long",
             ErrorCode::UnknownJob => "unknown_job",
+            ErrorCode::UnknownSource => "unknown_source",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::JobFailed => "job_failed",
             ErrorCode::JobFinished => "job_finished",

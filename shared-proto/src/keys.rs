@@ -9,6 +9,16 @@ pub fn status_key(id: &JobId) -> String {
     format!("jobs/{id}.json")
 }
 
+/// A source inspection's document: `inspections/{id}.json`.
+pub fn inspection_key(id: &JobId) -> String {
+    format!("inspections/{id}.json")
+}
+
+/// A source inspection's storyboard sprite (`jpg`) or cues (`vtt`).
+pub fn storyboard_key(id: &JobId, ext: &str) -> String {
+    format!("inspections/{id}/storyboard.{ext}")
+}
+
 /// The job's result: `results/{id}.{ext}` (mp4 keeps the key it always had). An HLS
 /// result is a playlist and segments under [`hls_prefix`].
 pub fn result_key(id: &JobId, profile: Profile) -> String {

@@ -17,7 +17,9 @@ pub mod topology;
 
 pub use api::{CreateJob, ErrorBody, JobList, JobView};
 pub use error::ErrorCode;
-pub use messages::{DownloadJob, HlsSource, JobMessage, NotifyJob, TranscodeJob, MESSAGE_VERSION};
+pub use messages::{
+    DownloadJob, HlsSource, InspectJob, JobMessage, NotifyJob, TranscodeJob, MESSAGE_VERSION,
+};
 pub use spec::{Accuracy, AudioOptions, ClipRange, JobId, JobSpec, Profile, SpecError};
 pub use status::{JobFailure, JobResult, JobState, JobStatus, Method, NotifyAttempt, Timeline};
 pub use timecode::Timecode;

@@ -37,6 +37,17 @@ pub struct TranscodeJob {
     pub attempt: u32,
 }
 
+/// Inspect the source at `url`: its streams, keyframes and storyboard. `job_id` is the
+/// inspection's id ([`crate::api::source_id`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectJob {
+    pub version: u32,
+    pub job_id: JobId,
+    pub url: String,
+    pub attempt: u32,
+}
+
 /// What the downloader fetched of an HLS source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +109,7 @@ macro_rules! job_message {
 }
 job_message!(DownloadJob);
 job_message!(TranscodeJob);
+job_message!(InspectJob);
 job_message!(NotifyJob {
     fn first_queued_ms(&self) -> Option<u64> {
         Some(self.first_queued_ms)

@@ -6,6 +6,8 @@ pub const DOWNLOAD: &str = "download";
 pub const TRANSCODE: &str = "transcode";
 /// The routing key of the callback-delivery stage.
 pub const NOTIFY: &str = "notify";
+/// The routing key of source inspections.
+pub const INSPECT: &str = "inspect";
 /// The routing key of the dead-letter queue.
 pub const DEAD: &str = "dead";
 /// Header carrying why a message was dead-lettered.
@@ -51,8 +53,8 @@ impl Topology {
     }
 
     /// Every stage with work queues.
-    pub fn stages() -> [&'static str; 3] {
-        [DOWNLOAD, TRANSCODE, NOTIFY]
+    pub fn stages() -> [&'static str; 4] {
+        [DOWNLOAD, TRANSCODE, NOTIFY, INSPECT]
     }
 }
 

@@ -13,7 +13,7 @@ mod transfer;
 pub mod webpinfo;
 mod workdir;
 
-pub use stage::Transcoder;
+pub use stage::{Inspector, Transcoder};
 
 use hopster_common::settings::Settings;
 use hopster_common::worker::Worker;
@@ -29,9 +29,19 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         store.clone(),
         shutdown.clone(),
     );
-    Worker::new(stage, broker.clone(), store, settings.worker.clone())
-        .run(settings.amqp.prefetch, shutdown)
-        .await?;
+    // Source inspections are the transcoder's work too (ffprobe, ffmpeg, the range proxy), on
+    // a queue of their own.
+    let inspector = Inspector::new(Transcoder::new(&settings, store.clone())?);
+    let transcodes = Worker::new(
+        stage,
+        broker.clone(),
+        store.clone(),
+        settings.worker.clone(),
+    )
+    .run(settings.amqp.prefetch, shutdown.clone());
+    let inspections = Worker::new(inspector, broker.clone(), store, settings.worker.clone())
+        .run(settings.amqp.prefetch, shutdown);
+    tokio::try_join!(transcodes, inspections)?;
     broker.close().await;
     Ok(())
 }

@@ -138,3 +138,225 @@ pub async fn describe_file(path: &std::path::Path) -> Option<Probe> {
     file.take(MAX_HEAD).read_to_end(&mut head).await.ok()?;
     describe(&head)
 }
+
+/// Most keyframes listed from an index: an all-intra video lists every frame.
+const MAX_KEYFRAMES: usize = 100_000;
+
+fn signed32(data: &[u8], at: usize) -> Option<i64> {
+    Some(i64::from(i32::from_be_bytes(
+        data.get(at..at + 4)?.try_into().ok()?,
+    )))
+}
+
+/// The presentation times (seconds) of the first video track's keyframes, read from the
+/// sample tables of `mp4`, whose top level holds the `moov`: `stss` (the sync samples), `stts`
+/// (decode times), `ctts` (composition offsets) and the edit list (`elst`: the media time the
+/// presentation starts at, after any empty edit). `None` for anything it cannot read whole (a
+/// fragmented mp4 lists no samples in its `moov`).
+pub fn keyframes(mp4: &[u8]) -> Option<Vec<f64>> {
+    Some(video_index(mp4)?.into_iter().map(|k| k.time).collect())
+}
+
+/// A keyframe of the first video track: when it is shown, and where its bytes are in the file
+/// (`None` when the sample tables do not say).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keyframe {
+    pub time: f64,
+    pub at: Option<(u64, u32)>,
+}
+
+/// The first video track's keyframes in presentation order ([`keyframes`]), each with where
+/// its sample is (`stsz`, `stsc`, `stco`/`co64`).
+pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
+    let moov = child(mp4, b"moov")?;
+    let movie_scale = match child(moov, b"mvhd")?.first()? {
+        0 => be32(child(moov, b"mvhd")?, 12)?,
+        _ => be32(child(moov, b"mvhd")?, 20)?,
+    };
+    let trak = boxes(moov).into_iter().find_map(|(kind, trak)| {
+        let mdia = child(trak, b"mdia")?;
+        (kind == *b"trak" && child(mdia, b"hdlr")?.get(8..12)? == b"vide").then_some(trak)
+    })?;
+    let mdia = child(trak, b"mdia")?;
+    let mdhd = child(mdia, b"mdhd")?;
+    let scale = match mdhd.first()? {
+        0 => be32(mdhd, 12)?,
+        _ => be32(mdhd, 20)?,
+    };
+    if scale == 0 || movie_scale == 0 {
+        return None;
+    }
+    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+    // Decode times as runs: (first sample, samples, delta, decode time of the first).
+    let stts = child(stbl, b"stts")?;
+    let mut times_runs = Vec::new();
+    let (mut first, mut now) = (0u64, 0u64);
+    for e in 0..be32(stts, 4)? as usize {
+        let (count, delta) = (be32(stts, 8 + e * 8)?, be32(stts, 12 + e * 8)?);
+        times_runs.push((first, u64::from(count), u64::from(delta), now));
+        first += u64::from(count);
+        now = now.saturating_add(u64::from(count).saturating_mul(u64::from(delta)));
+    }
+    let samples = first;
+    let dts = |sample: u64| -> Option<u64> {
+        let at = times_runs
+            .partition_point(|r| r.0 <= sample)
+            .checked_sub(1)?;
+        let (first, count, delta, start) = times_runs[at];
+        (sample < first + count)
+            .then(|| start.saturating_add((sample - first).saturating_mul(delta)))
+    };
+    // Composition offsets as runs: (first sample, samples, offset); signed in version 1, and
+    // written so in practice.
+    let mut offset_runs = Vec::new();
+    if let Some(ctts) = child(stbl, b"ctts") {
+        let mut first = 0u64;
+        for e in 0..be32(ctts, 4)? as usize {
+            let (count, offset) = (be32(ctts, 8 + e * 8)?, signed32(ctts, 12 + e * 8)?);
+            offset_runs.push((first, u64::from(count), offset));
+            first += u64::from(count);
+        }
+    }
+    let offset = |sample: u64| -> i64 {
+        offset_runs
+            .partition_point(|r| r.0 <= sample)
+            .checked_sub(1)
+            .map(|at| offset_runs[at])
+            .filter(|(first, count, _)| sample < first + count)
+            .map_or(0, |(_, _, offset)| offset)
+    };
+    // The edit list: empty edits delay the start (movie time); the first real edit says which
+    // media time is shown first.
+    let (mut delay, mut shift) = (0u64, 0i64);
+    if let Some(elst) = child(trak, b"edts").and_then(|edts| child(edts, b"elst")) {
+        let v1 = elst.first()? == &1;
+        let size = if v1 { 20 } else { 12 };
+        for e in 0..be32(elst, 4)? as usize {
+            let at = 8 + e * size;
+            let (duration, media_time) = if v1 {
+                (be64(elst, at)?, be64(elst, at + 8)? as i64)
+            } else {
+                (u64::from(be32(elst, at)?), signed32(elst, at + 4)?)
+            };
+            if media_time == -1 {
+                delay = delay.saturating_add(duration);
+            } else {
+                shift = media_time;
+                break;
+            }
+        }
+    }
+    // The sync samples (1-based in `stss`); without the table every sample is one.
+    let sync: Vec<u64> = match child(stbl, b"stss") {
+        Some(stss) => (0..be32(stss, 4)? as usize)
+            .take(MAX_KEYFRAMES)
+            .map(|e| Some(u64::from(be32(stss, 8 + e * 4)?)))
+            .collect::<Option<Vec<u64>>>()?
+            .into_iter()
+            .filter(|&n| n >= 1 && n <= samples)
+            .map(|n| n - 1)
+            .collect(),
+        None => (0..samples.min(MAX_KEYFRAMES as u64)).collect(),
+    };
+    let start = delay as f64 / f64::from(movie_scale);
+    let mut found: Vec<Keyframe> = sync
+        .into_iter()
+        .map(|s| {
+            let pts = i64::try_from(dts(s)?)
+                .ok()?
+                .saturating_add(offset(s))
+                .saturating_sub(shift);
+            Some(Keyframe {
+                time: (start + pts as f64 / f64::from(scale)).max(0.0),
+                at: sample_location(stbl, s),
+            })
+        })
+        .collect::<Option<Vec<Keyframe>>>()?;
+    found.sort_by(|a, b| a.time.total_cmp(&b.time));
+    found.dedup_by(|a, b| a.time == b.time);
+    Some(found)
+}
+
+/// Where sample `n` (0-based) of a track is: its file offset and size, from `stsz` (sizes),
+/// `stsc` (samples per chunk, in runs) and `stco` or `co64` (chunk offsets).
+fn sample_location(stbl: &[u8], n: u64) -> Option<(u64, u32)> {
+    let stsz = child(stbl, b"stsz")?;
+    let fixed = be32(stsz, 4)?;
+    let size_of = |s: u64| -> Option<u32> {
+        if fixed != 0 {
+            return Some(fixed);
+        }
+        be32(stsz, 12 + usize::try_from(s).ok()?.checked_mul(4)?)
+    };
+    let (chunks, chunk_offset): (u64, Box<dyn Fn(u64) -> Option<u64>>) =
+        if let Some(stco) = child(stbl, b"stco") {
+            (
+                u64::from(be32(stco, 4)?),
+                Box::new(move |c| Some(u64::from(be32(stco, 8 + usize::try_from(c).ok()? * 4)?))),
+            )
+        } else {
+            let co64 = child(stbl, b"co64")?;
+            (
+                u64::from(be32(co64, 4)?),
+                Box::new(move |c| be64(co64, 8 + usize::try_from(c).ok()? * 8)),
+            )
+        };
+    let stsc = child(stbl, b"stsc")?;
+    let runs = be32(stsc, 4)? as usize;
+    let mut base = 0u64;
+    for r in 0..runs {
+        let first = u64::from(be32(stsc, 8 + r * 12)?.checked_sub(1)?);
+        let per_chunk = u64::from(be32(stsc, 12 + r * 12)?);
+        let next = if r + 1 < runs {
+            u64::from(be32(stsc, 8 + (r + 1) * 12)?.checked_sub(1)?)
+        } else {
+            chunks
+        };
+        let in_run = next.checked_sub(first)?.checked_mul(per_chunk)?;
+        if n < base + in_run {
+            let k = n - base;
+            let (chunk, index) = (first + k / per_chunk, k % per_chunk);
+            // A chunk of more samples than this is no table a muxer wrote.
+            if index > 100_000 {
+                return None;
+            }
+            let mut offset = chunk_offset(chunk)?;
+            for s in (n - index)..n {
+                offset = offset.checked_add(u64::from(size_of(s)?))?;
+            }
+            return Some((offset, size_of(n)?));
+        }
+        base += in_run;
+    }
+    None
+}
+
+/// One H.264 keyframe as a stream the raw `h264` demuxer reads: the track's parameter sets
+/// (SPS, PPS) from its `avcC`, then the sample's NAL units, each behind a start code instead
+/// of its length. `None` when either does not parse.
+pub fn annex_b(avcc: &[u8], sample: &[u8]) -> Option<Vec<u8>> {
+    const START: [u8; 4] = [0, 0, 0, 1];
+    let length_size = usize::from(avcc.get(4)? & 3) + 1;
+    let mut out = Vec::with_capacity(sample.len() + 256);
+    let mut at = 5;
+    for table in 0..2 {
+        let mask = if table == 0 { 0x1f } else { 0xff };
+        let count = avcc.get(at)? & mask;
+        at += 1;
+        for _ in 0..count {
+            let len = usize::from(u16::from_be_bytes(avcc.get(at..at + 2)?.try_into().ok()?));
+            out.extend_from_slice(&START);
+            out.extend_from_slice(avcc.get(at + 2..at + 2 + len)?);
+            at += 2 + len;
+        }
+    }
+    let mut rest = sample;
+    while !rest.is_empty() {
+        let head = rest.get(..length_size)?;
+        let len = head.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b));
+        out.extend_from_slice(&START);
+        out.extend_from_slice(rest.get(length_size..length_size + len)?);
+        rest = &rest[length_size + len..];
+    }
+    Some(out)
+}

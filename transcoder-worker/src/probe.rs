@@ -49,6 +49,11 @@ pub struct Stream {
     pub field_order: Option<String>,
     pub profile: Option<String>,
     pub level: Option<i64>,
+    /// Bits per second, samples per second (ffprobe writes both as text) and channels, for
+    /// an inspection.
+    pub bit_rate: Option<String>,
+    pub sample_rate: Option<String>,
+    pub channels: Option<u32>,
 }
 
 impl Stream {

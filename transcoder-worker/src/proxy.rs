@@ -31,6 +31,10 @@ pub enum Upstream {
     Forbidden(String),
     /// More than the source size limit was read.
     TooLarge(String),
+    /// The source answered 404 or 410.
+    NotFound(String),
+    /// The source answered a range request with the whole body (it takes no ranges).
+    NoRanges(String),
     /// Anything else: the network, a status, an answer without a size.
     Failed(String),
 }
@@ -39,6 +43,8 @@ struct Shared {
     client: reqwest::Client,
     source: String,
     max_bytes: u64,
+    /// The first window of a read ([`WINDOW`] unless started with another).
+    window: u64,
     bytes: AtomicU64,
     upstream_error: Mutex<Option<Upstream>>,
 }
@@ -65,6 +71,17 @@ impl RangeProxy {
         source: String,
         max_bytes: u64,
     ) -> std::io::Result<RangeProxy> {
+        RangeProxy::start_with_window(client, source, max_bytes, WINDOW).await
+    }
+
+    /// [`RangeProxy::start`] with another first window: many short reads (a storyboard's
+    /// keyframes, each an input of its own) over-read less with a small one.
+    pub async fn start_with_window(
+        client: reqwest::Client,
+        source: String,
+        max_bytes: u64,
+        window: u64,
+    ) -> std::io::Result<RangeProxy> {
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.set_send_buffer_size(SEND_BUFFER)?;
         socket.bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
@@ -74,6 +91,7 @@ impl RangeProxy {
             client,
             source,
             max_bytes,
+            window: window.clamp(4 * 1024, MAX_WINDOW),
             bytes: AtomicU64::new(0),
             upstream_error: Mutex::new(None),
         });
@@ -151,6 +169,20 @@ async fn window(shared: &Shared, first: u64, last: u64) -> Option<reqwest::Respo
         .header(reqwest::header::RANGE, format!("bytes={first}-{last}"));
     match request.send().await {
         Ok(r) if r.status().as_u16() == 206 => Some(r),
+        Ok(r) if matches!(r.status().as_u16(), 404 | 410) => {
+            shared.fail(Upstream::NotFound(format!(
+                "the source answered {}",
+                r.status()
+            )));
+            None
+        }
+        Ok(r) if r.status().is_success() => {
+            shared.fail(Upstream::NoRanges(format!(
+                "the source answered {} to a range request: it does not serve ranges",
+                r.status()
+            )));
+            None
+        }
         Ok(r) => {
             shared.fail(Upstream::Failed(format!(
                 "the source answered {} to a range request",
@@ -217,7 +249,7 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
     // range whole would read far past what it needs, so it is fetched in bounded windows as
     // ffmpeg consumes them; the reply to ffmpeg still covers the range it asked for.
     let (first, wanted_last) = parse_range(range.as_deref()).unwrap_or((0, None));
-    let Some(response) = window(&shared, first, first + WINDOW - 1).await else {
+    let Some(response) = window(&shared, first, first + shared.window - 1).await else {
         let _ = socket.write_all(BAD).await;
         return;
     };
@@ -247,8 +279,8 @@ async fn serve(mut socket: TcpStream, shared: Arc<Shared>) {
     {
         return;
     }
-    let mut next = first + WINDOW;
-    let mut size = WINDOW;
+    let mut next = first + shared.window;
+    let mut size = shared.window;
     while next <= last {
         size = (size * 2).min(MAX_WINDOW);
         let Some(response) = window(&shared, next, (next + size - 1).min(last)).await else {

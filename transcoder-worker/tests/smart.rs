@@ -437,6 +437,38 @@ async fn several_clips_are_joined_in_order_each_from_its_exact_frame() {
     }
 }
 
+/// The keyframes read from an mp4's index (`stss`, `stts`, `ctts`, the edit list) are the
+/// ones ffprobe finds reading every packet: with B-frames (composition offsets and an edit
+/// list), and a GOP that is not a whole number of seconds.
+#[tokio::test]
+async fn an_mp4_index_lists_the_keyframes_ffprobe_finds() {
+    let d = dir("index");
+    let mut x264 = X264.to_vec();
+    let at = x264.iter().position(|a| *a == "-g").unwrap();
+    (x264[at + 1], x264[at + 3]) = ("45", "45");
+    let src = source(&d.0, "x264.mp4", &x264);
+    let listed = ffprobe(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags",
+        src.to_str().unwrap(),
+    ]);
+    let expected: Vec<f64> = listed["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["flags"].as_str().unwrap_or("").contains('K'))
+        .map(|p| p["pts_time"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(expected.len(), 8, "12 s at 30 fps, a keyframe every 1.5 s");
+    let found = transcoder_worker::mp4info::keyframes(&std::fs::read(&src).unwrap()).unwrap();
+    assert_eq!(found.len(), expected.len(), "{found:?} vs {expected:?}");
+    for (f, e) in found.iter().zip(&expected) {
+        assert!((f - e).abs() < 0.001, "{found:?} vs {expected:?}");
+    }
+}
+
 /// A clip longer than two listing windows: its packets are listed at its start and its end
 /// only, the stretch between counted at the constant rate and checked in the joined clip.
 #[tokio::test]

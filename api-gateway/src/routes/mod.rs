@@ -5,6 +5,7 @@ pub(crate) mod body;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod seed;
+pub(crate) mod sources;
 pub(crate) mod ui;
 pub(crate) mod v1;
 
@@ -12,6 +13,7 @@ use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     v1::configure(cfg);
+    sources::configure(cfg);
     seed::configure(cfg);
     health::configure(cfg);
     ui::configure(cfg);

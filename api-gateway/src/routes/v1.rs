@@ -71,7 +71,7 @@ pub(crate) async fn create(
 
 /// A refused body's answer: `source_forbidden` when a refused URL still names an internal
 /// address, however it is spelled.
-fn refused(state: &AppState, e: BodyError) -> ApiError {
+pub(super) fn refused(state: &AppState, e: BodyError) -> ApiError {
     match e.rejected_url.clone() {
         Some(RejectedUrl { field, text }) => {
             let what = match field {

@@ -232,3 +232,45 @@ async fn ctrl_c_while_waiting_leaves_the_job_running_and_says_how_to_resume() {
     assert!(text(&out.stderr).contains("not_ready"));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inspect_prints_the_streams_keyframes_and_storyboard_and_exits_3_when_it_fails() {
+    let stack = stack().await;
+    let dir = TempDir::new("hopster-cli");
+    let ranged = format!("{}/ranged/sixty.mp4", stack.source.base_url);
+    let out = hopster(&dir.0, &["--server", &stack.base_url, "inspect", &ranged]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for line in [
+        "  60.00 s, mov,mp4,m4a,3gp,3g2,mj2",
+        "  stream 0: video h264 320x240 25.000 fps",
+        "  keyframes: 30 (0.000 … 58.000 s)",
+        "  storyboard: 30 tiles, one every 2.0 s: ",
+    ] {
+        assert!(said.contains(line), "{line:?} in {said}");
+    }
+    let out = hopster(
+        &dir.0,
+        &["--server", &stack.base_url, "--json", "inspect", &ranged],
+    )
+    .await;
+    let doc = stdout_json(&out);
+    assert_eq!(doc["state"], "ready");
+    assert_eq!(doc["inspection"]["storyboard"]["tiles"], 30);
+
+    let missing = format!("{}/ranged/missing.mp4", stack.source.base_url);
+    let out = hopster(&dir.0, &["--server", &stack.base_url, "inspect", &missing]).await;
+    assert_eq!(code(&out), JOB_FAILED, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("source_not_found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hopster(
+        &dir.0,
+        &["--server", &stack.base_url, "inspect", "ftp://x/y"],
+    )
+    .await;
+    assert_ne!(code(&out), 0);
+    stack.stop().await;
+}

@@ -2,6 +2,7 @@
 //! same code runs on a directory (`fs`) and on any S3 API (`s3`). The retention sweep
 //! (`retention`) and the listing index's reads (`listing`) are its parts.
 
+mod inspections;
 mod listing;
 mod retention;
 mod transfer;

@@ -301,29 +301,39 @@ impl Body for CreateJob {
 #[cfg(feature = "openapi")]
 pub struct CreateJobSchema;
 
+/// `fields` (a body's own schema) and that exactly one of `url` and `video_id` is a string.
+#[cfg(feature = "openapi")]
+pub(super) fn with_one_source(
+    fields: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    example: serde_json::Value,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let present = |field: &str| {
+        ObjectBuilder::new()
+            .property(field, ObjectBuilder::new().schema_type(Type::String))
+            .required(field)
+    };
+    AllOfBuilder::new()
+        .item(fields)
+        .item(
+            OneOfBuilder::new()
+                .item(present("url"))
+                .item(present("video_id")),
+        )
+        .description(Some(
+            "Exactly one of `url` and `video_id`; the other absent or `null`.",
+        ))
+        .examples([example])
+        .into()
+}
+
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for CreateJobSchema {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
-        let present = |field: &str| {
-            ObjectBuilder::new()
-                .property(field, ObjectBuilder::new().schema_type(Type::String))
-                .required(field)
-        };
-        AllOfBuilder::new()
-            .item(<CreateJob as utoipa::PartialSchema>::schema())
-            .item(
-                OneOfBuilder::new()
-                    .item(present("url"))
-                    .item(present("video_id")),
-            )
-            .description(Some(
-                "Exactly one of `url` and `video_id`; the other absent or `null`.",
-            ))
-            .examples([
-                serde_json::json!({"video_id": "sample", "start": "00:00:10", "stop": "00:00:13"}),
-            ])
-            .into()
+        with_one_source(
+            <CreateJob as utoipa::PartialSchema>::schema(),
+            serde_json::json!({"video_id": "sample", "start": "00:00:10", "stop": "00:00:13"}),
+        )
     }
 }
 

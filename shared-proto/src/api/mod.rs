@@ -8,12 +8,19 @@
 mod body;
 mod jobs;
 mod seed;
+mod sources;
 mod vocabulary;
 
 pub use body::{parse_body, Body, BodyError, RejectedUrl};
 pub use jobs::{CreateJob, ErrorBody, ErrorDetail, Health, JobList, JobView, Links, Readiness};
 pub use seed::{Schedule, SeedErrorBody, SeedErrorDetail, SeedProgress, VideoFile, Welcome};
+pub use sources::{
+    source_id, CreateSource, Inspection, SourceLinks, SourceState, SourceStatus, SourceView,
+    Storyboard, StreamInfo,
+};
 pub use vocabulary::{ErrorWords, ProfileInfo, StateInfo, Vocabulary};
 
 #[cfg(feature = "openapi")]
 pub use jobs::CreateJobSchema;
+#[cfg(feature = "openapi")]
+pub use sources::CreateSourceSchema;

@@ -134,6 +134,7 @@ pub fn error_words(code: ErrorCode) -> &'static str {
         ErrorCode::SourceTooLong => "The source video is too long.",
         ErrorCode::ClipTooLong => "The clip is too long.",
         ErrorCode::UnknownJob => "There is no such job.",
+        ErrorCode::UnknownSource => "There is no such source inspection.",
         ErrorCode::NotReady => "The clip is not ready yet.",
         ErrorCode::JobFailed => "The job failed.",
         ErrorCode::JobFinished => "The job has already ended, so it cannot be cancelled.",

@@ -5,7 +5,7 @@ use super::clip::{check_clip, poster_time, Clip};
 use super::{Run, Transcoder, PROBE_DEADLINE};
 use crate::ffmpeg::{self, Cut, ProgressParser};
 use crate::probe::{self, Input};
-use crate::proxy::{RangeProxy, Upstream};
+use crate::proxy::RangeProxy;
 use crate::transfer::fetch;
 use crate::workdir::{path_str, WorkDir};
 use hopster_common::store::StoreError;
@@ -90,20 +90,7 @@ impl Transcoder {
             job.job_id,
             proxy.bytes()
         );
-        match (cut, proxy.upstream_error()) {
-            (Ok(start), _) => Ok(start),
-            // ffmpeg failed because the source did: that is the source's failure, not the media's.
-            (Err(_), Some(Upstream::Forbidden(why))) => {
-                Err(StageError::abort(ErrorCode::SourceForbidden, why))
-            }
-            (Err(_), Some(Upstream::TooLarge(why))) => {
-                Err(StageError::abort(ErrorCode::SourceTooLarge, why))
-            }
-            (Err(_), Some(Upstream::Failed(why))) => {
-                Err(StageError::retry(ErrorCode::SourceUnreachable, why))
-            }
-            (Err(e), None) => Err(e),
-        }
+        super::through_proxy(cut, proxy.upstream_error())
     }
 
     /// Loudness normalization's first pass: `loudnorm` measures the clip's sound. `None` for

@@ -4,8 +4,11 @@
 
 mod clip;
 mod cut;
+mod inspect;
 mod outputs;
 mod smart;
+
+pub use inspect::Inspector;
 
 use clip::poster_time;
 use outputs::{describe, hls_duration, Uploaded};
@@ -156,6 +159,34 @@ impl Run {
                 StageError::retry(ErrorCode::TranscodeFailed, e.to_string())
             }
         }
+    }
+}
+
+/// The outcome of reading through the range proxy: a failure because the source failed is the
+/// source's (refused, too large, gone, no ranges, unreachable), not the media's.
+fn through_proxy<T>(
+    result: Result<T, StageError>,
+    upstream: Option<crate::proxy::Upstream>,
+) -> Result<T, StageError> {
+    use crate::proxy::Upstream;
+    match (result, upstream) {
+        (Ok(done), _) => Ok(done),
+        (Err(_), Some(Upstream::Forbidden(why))) => {
+            Err(StageError::abort(ErrorCode::SourceForbidden, why))
+        }
+        (Err(_), Some(Upstream::TooLarge(why))) => {
+            Err(StageError::abort(ErrorCode::SourceTooLarge, why))
+        }
+        (Err(_), Some(Upstream::NotFound(why))) => {
+            Err(StageError::abort(ErrorCode::SourceNotFound, why))
+        }
+        (Err(_), Some(Upstream::NoRanges(why))) => {
+            Err(StageError::abort(ErrorCode::SourceUnreachable, why))
+        }
+        (Err(_), Some(Upstream::Failed(why))) => {
+            Err(StageError::retry(ErrorCode::SourceUnreachable, why))
+        }
+        (Err(e), None) => Err(e),
     }
 }
 
