@@ -693,7 +693,7 @@
       : profile.has_video ? '' : 'Sound only: no picture and no poster.';
     $('fps-field').hidden = !profile.animation;
     $('normalize-field').hidden = !profile.has_audio;
-    $('accuracy-hint').textContent = ACCURACY_WORDS[$('accuracy').value] || '';
+    explainAccuracy();
     const words = [profile.name.toUpperCase()];
     if ($('max-height').value) words.push(`≤ ${$('max-height').value} px`);
     if ($('accuracy').value && $('accuracy').value !== 'frame') words.push($('accuracy').value);
@@ -887,6 +887,253 @@
     announce(`${field === 'start' ? 'Start' : 'Stop'} set to ${$(field).value}.`);
   }
 
+  // ---- the editor: the source inspected, a filmstrip, in and out handles ------------------
+
+  // The source's inspection (`POST /v1/sources`) gives its length, frame rate, keyframes and a
+  // storyboard sprite; the timeline shows the sprite's tiles, marks the keyframes, and two
+  // handles (pointer or keyboard) set start and stop.
+  const editor = {
+    source: null,
+    token: 0,
+    duration: 0,
+    fps: 25,
+    keyframes: [],
+    start: 0,
+    stop: 0,
+    dragging: null,
+    playUntil: null,
+  };
+
+  /** `HH:MM:SS[.f]` as seconds, or null. */
+  function parseTime(text) {
+    const m = /^(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(text.trim());
+    if (!m) return null;
+    return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+  }
+
+  async function inspectSource() {
+    const text = $('source').value.trim();
+    if (text === editor.source) return;
+    editor.source = text;
+    const token = ++editor.token;
+    $('editor').hidden = true;
+    const note = $('editor-note');
+    if (!text || !(VIDEO_ID.test(text) || httpUrl(text))) {
+      note.hidden = true;
+      return;
+    }
+    note.textContent = 'Looking at the source for a timeline…';
+    note.hidden = false;
+    let r = await api('POST', '/v1/sources', VIDEO_ID.test(text) ? { video_id: text } : { url: text });
+    const started = Date.now();
+    while (token === editor.token) {
+      if (!(r.status === 200 || r.status === 202) || !r.data) {
+        note.textContent = r.error ? `No timeline: ${errorText(r.error)}` : 'No timeline.';
+        return;
+      }
+      if (r.data.state === 'ready') {
+        showEditor(r.data);
+        return;
+      }
+      if (r.data.state === 'failed') {
+        note.textContent = `No timeline: ${errorText(r.data.error || { code: 'failed' })}`;
+        return;
+      }
+      if (Date.now() - started > 120000) {
+        note.textContent = 'The source is slow to inspect; type the times.';
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (token !== editor.token) return;
+      r = await api('GET', r.data.links.self);
+    }
+  }
+
+  function showEditor(view) {
+    const found = view.inspection || {};
+    editor.duration = found.duration_secs || 0;
+    const video = (found.streams || []).find((s) => s.kind === 'video');
+    editor.fps = (video && video.fps) || 25;
+    editor.keyframes = found.keyframes || [];
+    if (!(editor.duration > 0)) return;
+    const strip = $('filmstrip');
+    const board = found.storyboard;
+    strip.replaceChildren();
+    strip.dataset.loaded = '';
+    strip.dataset.tiles = board ? String(board.tiles) : '0';
+    $('editor').hidden = false;
+    $('editor-note').hidden = true;
+    if (board) {
+      const src = withKey(view.links.storyboard_jpg);
+      // As many tiles as fit at their own shape, picked evenly from the sprite.
+      const aspect = board.tile_width / board.tile_height;
+      const fit = Math.round(strip.clientWidth / (strip.clientHeight * aspect));
+      const shown = Math.max(1, Math.min(board.tiles, fit || board.tiles));
+      const tiles = [];
+      for (let k = 0; k < shown; k++) {
+        const i = Math.floor((k * board.tiles) / shown);
+        const col = i % board.columns;
+        const row = Math.floor(i / board.columns);
+        const tile = document.createElement('div');
+        tile.className = 'tile';
+        tile.style.backgroundImage = `url("${src}")`;
+        tile.style.backgroundSize = `${board.columns * 100}% ${board.rows * 100}%`;
+        const x = board.columns > 1 ? (col / (board.columns - 1)) * 100 : 0;
+        const y = board.rows > 1 ? (row / (board.rows - 1)) * 100 : 0;
+        tile.style.backgroundPosition = `${x}% ${y}%`;
+        tiles.push(tile);
+      }
+      strip.append(...tiles);
+      const sprite = new Image();
+      sprite.addEventListener('load', () => {
+        strip.dataset.loaded = String(sprite.naturalWidth);
+      });
+      sprite.src = src;
+    }
+    const marks = $('keyframe-marks');
+    marks.replaceChildren();
+    const every = Math.max(1, Math.ceil(editor.keyframes.length / 400));
+    editor.keyframes.forEach((k, i) => {
+      if (i % every) return;
+      const mark = document.createElement('div');
+      mark.className = 'mark';
+      mark.style.left = `${(k / editor.duration) * 100}%`;
+      marks.append(mark);
+    });
+    for (const id of ['handle-in', 'handle-out']) {
+      $(id).setAttribute('aria-valuemin', '0');
+      $(id).setAttribute('aria-valuemax', editor.duration.toFixed(3));
+    }
+    const start = parseTime($('start').value);
+    const stop = parseTime($('stop').value);
+    editor.start = start !== null && start < editor.duration ? start : 0;
+    editor.stop = stop !== null && stop <= editor.duration && stop > editor.start ? stop : editor.duration;
+    drawSelection();
+  }
+
+  const frame = () => 1 / editor.fps;
+  const snap = (t) => Math.round(t * editor.fps) / editor.fps;
+
+  /** Moves the in (`start`) or out (`stop`) edge to `t`, keeping a frame between them. */
+  function setEdge(which, t, announceIt) {
+    if (!(editor.duration > 0)) return;
+    if (which === 'start') {
+      editor.start = Math.min(Math.max(0, t), editor.stop - frame());
+    } else {
+      editor.stop = Math.max(Math.min(editor.duration, t), editor.start + frame());
+    }
+    const value = which === 'start' ? editor.start : editor.stop;
+    $(which).value = formatTime(value);
+    clearFieldError(which);
+    drawSelection();
+    if (announceIt) announce(`${which === 'start' ? 'Start' : 'Stop'} ${$(which).value}.`);
+  }
+
+  function drawSelection() {
+    const at = (t) => `${(t / editor.duration) * 100}%`;
+    $('handle-in').style.left = at(editor.start);
+    $('handle-out').style.left = at(editor.stop);
+    $('selection').style.left = at(editor.start);
+    $('selection').style.width = `${((editor.stop - editor.start) / editor.duration) * 100}%`;
+    for (const [id, t] of [['handle-in', editor.start], ['handle-out', editor.stop]]) {
+      $(id).setAttribute('aria-valuenow', t.toFixed(3));
+      $(id).setAttribute('aria-valuetext', formatTime(t));
+    }
+    explainAccuracy();
+  }
+
+  /** The accuracy's cost for this selection: where a copy would really start. */
+  function explainAccuracy() {
+    const accuracy = $('accuracy').value || 'frame';
+    let words = ACCURACY_WORDS[accuracy] || '';
+    if (!$('editor').hidden && editor.keyframes.length) {
+      const before = editor.keyframes.filter((k) => k <= editor.start + 1e-6).pop() ?? 0;
+      const start = formatTime(editor.start);
+      if (accuracy === 'keyframe') {
+        words += before < editor.start - 1e-6
+          ? ` This clip would start at ${formatTime(before)}, ${(editor.start - before).toFixed(2)} s before ${start}.`
+          : ` This clip starts on a keyframe: exactly ${start}.`;
+      } else {
+        words += ` This clip starts exactly at ${start}.`;
+      }
+    }
+    $('accuracy-hint').textContent = words;
+  }
+
+  function dragFrom(event) {
+    if (!editor.dragging) return;
+    const rect = $('timeline').getBoundingClientRect();
+    const t = snap(((event.clientX - rect.left) / rect.width) * editor.duration);
+    setEdge(editor.dragging, t, false);
+  }
+
+  function startDrag(which, event) {
+    event.preventDefault();
+    editor.dragging = which;
+    event.currentTarget.setPointerCapture(event.pointerId);
+    event.currentTarget.focus();
+  }
+
+  function endDrag() {
+    if (!editor.dragging) return;
+    const which = editor.dragging;
+    editor.dragging = null;
+    announce(`${which === 'start' ? 'Start' : 'Stop'} ${$(which).value}.`);
+  }
+
+  /** Arrow keys move the focused handle a frame (Shift: a second); I and O set the edges at
+   * the preview's time; Space plays the selection. */
+  function editorKey(event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const handle = event.target.closest('.handle');
+    const which = handle && (handle.id === 'handle-in' ? 'start' : 'stop');
+    const key = event.key;
+    if (which && (key === 'ArrowLeft' || key === 'ArrowRight')) {
+      const step = (event.shiftKey ? 1 : frame()) * (key === 'ArrowLeft' ? -1 : 1);
+      setEdge(which, snap((which === 'start' ? editor.start : editor.stop) + step), true);
+    } else if (which && (key === 'Home' || key === 'End')) {
+      setEdge(which, key === 'Home' ? 0 : editor.duration, true);
+    } else if (key === 'i' || key === 'I' || key === 'o' || key === 'O') {
+      const video = $('preview');
+      if (!previewUrl || !(video.readyState >= 1)) {
+        announce('There is no preview to take a time from.');
+        return;
+      }
+      setEdge(key.toLowerCase() === 'i' ? 'start' : 'stop', snap(video.currentTime), true);
+    } else if (key === ' ') {
+      playSelection();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  }
+
+  function playSelection() {
+    const video = $('preview');
+    if (!previewUrl || !(video.readyState >= 1)) return;
+    editor.playUntil = editor.stop;
+    video.currentTime = editor.start;
+    const playing = video.play();
+    if (playing) playing.catch(() => {});
+  }
+
+  function previewTick() {
+    const video = $('preview');
+    if (editor.playUntil !== null && video.currentTime >= editor.playUntil) {
+      video.pause();
+      editor.playUntil = null;
+    }
+  }
+
+  /** Typing a time moves its handle. */
+  function fieldToHandle(which) {
+    const t = parseTime($(which).value);
+    if (t === null || $('editor').hidden) return;
+    if (which === 'start' && t < editor.stop) editor.start = t;
+    if (which === 'stop' && t > editor.start && t <= editor.duration) editor.stop = t;
+    drawSelection();
+  }
+
   // ---- the key form -----------------------------------------------------------------------
 
   function saveKey(event) {
@@ -927,6 +1174,17 @@
   }
   for (const field of FIELDS) $(field).addEventListener('input', () => clearFieldError(field));
   $('source').addEventListener('change', updatePreview);
+  $('source').addEventListener('change', inspectSource);
+  for (const [id, which] of [['handle-in', 'start'], ['handle-out', 'stop']]) {
+    $(id).addEventListener('pointerdown', (event) => startDrag(which, event));
+    $(id).addEventListener('pointermove', dragFrom);
+    $(id).addEventListener('pointerup', endDrag);
+    $(id).addEventListener('pointercancel', endDrag);
+  }
+  $('editor').addEventListener('keydown', editorKey);
+  $('preview').addEventListener('timeupdate', previewTick);
+  $('start').addEventListener('input', () => fieldToHandle('start'));
+  $('stop').addEventListener('input', () => fieldToHandle('stop'));
   $('preview').addEventListener('loadedmetadata', previewReady);
   $('preview').addEventListener('error', previewFailed);
   $('start-now').addEventListener('click', () => useTime('start'));

@@ -8,7 +8,10 @@
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine as _;
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::actions::{
+    InputSource, KeyAction, KeyActions, MouseActions, PointerAction, TouchActions,
+    MOUSE_BUTTON_LEFT,
+};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde::de::DeserializeOwned;
@@ -392,6 +395,93 @@ impl Browser {
             .perform_actions(actions)
             .await
             .with_context(|| format!("pressing {key:?}"))
+    }
+
+    /// Types one character wherever the focus is (a key press, as a person makes it).
+    pub async fn press_char(&self, value: char) -> anyhow::Result<()> {
+        let actions = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value })
+            .then(KeyAction::Up { value });
+        self.client
+            .perform_actions(actions)
+            .await
+            .with_context(|| format!("pressing {value:?}"))
+    }
+
+    /// Presses `keys` together: each held down in turn, then all let go (Shift+Right).
+    pub async fn chord(&self, keys: &[Key]) -> anyhow::Result<()> {
+        let mut actions = KeyActions::new("keyboard".into());
+        for key in keys {
+            actions = actions.then(KeyAction::Down {
+                value: char::from(*key),
+            });
+        }
+        for key in keys.iter().rev() {
+            actions = actions.then(KeyAction::Up {
+                value: char::from(*key),
+            });
+        }
+        self.client
+            .perform_actions(actions)
+            .await
+            .with_context(|| format!("pressing {keys:?}"))
+    }
+
+    /// Drags the element `css` to `fraction` of the width of `track`, level with where it
+    /// is, with the mouse or (`touch`) a finger.
+    pub async fn drag(
+        &self,
+        css: &str,
+        track: &str,
+        fraction: f64,
+        touch: bool,
+    ) -> anyhow::Result<()> {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| css.to_owned())?;
+        let (x, y): (f64, f64) = self
+            .js(
+                "const t = document.querySelector(arguments[0]).getBoundingClientRect();
+                 const h = document.querySelector(arguments[1]).getBoundingClientRect();
+                 return [t.left + t.width * arguments[2], h.top + h.height / 2];",
+                vec![json!(track), json!(css), json!(fraction)],
+            )
+            .await?;
+        let steps = [
+            PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            },
+            PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            },
+            PointerAction::MoveTo {
+                duration: Some(Duration::from_millis(250)),
+                x,
+                y,
+            },
+            PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            },
+        ];
+        let done = if touch {
+            let mut actions = TouchActions::new("finger".into());
+            for step in steps {
+                actions = actions.then(step);
+            }
+            self.client.perform_actions(actions).await
+        } else {
+            let mut actions = MouseActions::new("mouse".into());
+            for step in steps {
+                actions = actions.then(step);
+            }
+            self.client.perform_actions(actions).await
+        };
+        done.with_context(|| format!("dragging {css}"))
     }
 
     /// Sets the page's viewport, as a window of that size would have it.

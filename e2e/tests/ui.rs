@@ -8,13 +8,13 @@
 //! `target/ui-artifacts/`; `HOPSTER_UI_UPDATE_DOCS=1` also copies one to `docs/ui.png`.
 #![allow(clippy::expect_used)] // helpers outside #[test] fns panic to fail the test
 
-use anyhow::{ensure, Context};
+use anyhow::{bail, ensure, Context};
 use e2e::browser::{wait_for, wait_until, Browser, Key};
 use e2e::media::probe;
 use e2e::stack::{Options, Stack};
 use hopster_common::settings::{Backend, Secret};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,6 +45,8 @@ struct Outcome {
     states_seen: Vec<String>,
     cancelled_job: String,
     animation_job: String,
+    /// Jobs made from the editor: (id, start, stop) as the fields showed them.
+    edited_jobs: Vec<(String, String, String)>,
     keyed_job_id: String,
     expected_network_errors: Vec<String>,
 }
@@ -126,6 +128,24 @@ async fn wait_for_playing(b: &Browser, css: &str) -> anyhow::Result<f64> {
             )
             .await?;
         Ok(played)
+    })
+    .await
+}
+
+/// Seeks the preview to `at` seconds and waits until it is there.
+async fn seek_preview(b: &Browser, at: f64) -> anyhow::Result<()> {
+    b.js::<()>(
+        "document.getElementById('preview').currentTime = arguments[0];",
+        vec![json!(at)],
+    )
+    .await?;
+    wait_until("the preview to seek", Duration::from_secs(10), || async {
+        b.js::<bool>(
+            "const v = document.getElementById('preview');
+             return !v.seeking && Math.abs(v.currentTime - arguments[0]) < 0.001;",
+            vec![json!(at)],
+        )
+        .await
     })
     .await
 }
@@ -394,6 +414,131 @@ async fn drive(
     .await?;
     eprintln!("[ui] GIF {gif_id} shown");
 
+    // The editor: a source that takes ranges is inspected and shown as a filmstrip of its
+    // storyboard with its keyframes marked; the handles set start and stop, by pointer (on
+    // frames) and by keyboard (I and O at the preview's time, arrows a frame, Shift a second).
+    let ranged = source.replace("/sixty.mp4", "/ranged/sixty.mp4");
+    b.fill("#start", "").await?;
+    b.fill("#stop", "").await?;
+    b.fill("#source", &ranged).await?;
+    b.press_in("#source", Key::Tab).await?;
+    wait_until(
+        "the filmstrip's sprite",
+        Duration::from_secs(60),
+        || async { Ok(b.attr("#filmstrip", "data-loaded").await?.as_deref() == Some("1600")) },
+    )
+    .await?;
+    let (tiles, shown, marks): (String, u32, u32) = b
+        .js(
+            "return [document.getElementById('filmstrip').dataset.tiles,
+                     document.querySelectorAll('#filmstrip .tile').length,
+                     document.querySelectorAll('#keyframe-marks .mark').length];",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        tiles == "30" && shown >= 2 && marks == 30,
+        "tiles {tiles}, shown {shown}, keyframe marks {marks}"
+    );
+    b.drag("#handle-in", "#timeline", 0.25, false).await?;
+    // At a phone's width the timeline fits, and a finger drags the other handle.
+    b.viewport(390, 844).await?;
+    let width: u32 = b
+        .js("return document.documentElement.scrollWidth;", vec![])
+        .await?;
+    ensure!(
+        width <= 390,
+        "the editor is {width}px wide at a 390px viewport"
+    );
+    b.drag("#handle-out", "#timeline", 0.5, true).await?;
+    b.viewport(1280, 900).await?;
+    let time = |text: &str| shared_proto::Timecode::parse(text).map(|t| t.as_micros());
+    let (start, stop) = (b.value("#start").await?, b.value("#stop").await?);
+    match (time(&start), time(&stop)) {
+        (Ok(s), Ok(t))
+            if (14_000_000..16_000_000).contains(&s)
+                && (29_000_000..31_000_000).contains(&t)
+                && s % 40_000 == 0
+                && t % 40_000 == 0 => {}
+        _ => bail!("dragged to {start} → {stop}, not on frames near 15 s and 30 s"),
+    }
+    b.click("#submit").await?;
+    let dragged = newest_job_id(b, &[&id, &gif_id]).await?;
+    out.edited_jobs
+        .push((dragged.clone(), start.clone(), stop.clone()));
+    eprintln!("[ui] dragged: {start} → {stop}, job {dragged}");
+
+    // The keyboard, with the preview at 20 s and then 25 s.
+    seek_preview(b, 20.0).await?;
+    b.js::<()>("document.getElementById('handle-in').focus();", vec![])
+        .await?;
+    b.press_char('i').await?;
+    seek_preview(b, 25.0).await?;
+    b.press_char('o').await?;
+    b.press(Key::Right).await?;
+    b.press(Key::Right).await?;
+    b.js::<()>("document.getElementById('handle-out').focus();", vec![])
+        .await?;
+    b.chord(&[Key::Shift, Key::Right]).await?;
+    let (start, stop) = (b.value("#start").await?, b.value("#stop").await?);
+    ensure!(
+        (start.as_str(), stop.as_str()) == ("00:00:20.08", "00:00:26"),
+        "keyboard: {start} → {stop}"
+    );
+    // Space plays the selection in the preview, and stops at its end.
+    b.js::<()>(
+        "const v = document.getElementById('preview'); v.muted = true; v.playbackRate = 2;",
+        vec![],
+    )
+    .await?;
+    b.press_char(' ').await?;
+    wait_until(
+        "the selection to play to its end",
+        Duration::from_secs(15),
+        || async {
+            b.js::<bool>(
+                "const v = document.getElementById('preview');
+                 return v.paused && v.currentTime >= 25.9 && v.currentTime < 26.8;",
+                vec![],
+            )
+            .await
+        },
+    )
+    .await?;
+    // The accuracy says what a copy would cost for this selection.
+    b.click("#output-box summary").await?;
+    b.js::<()>(
+        "const a = document.getElementById('accuracy'); a.value = 'keyframe';
+         a.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await?;
+    let hint = b.text("#accuracy-hint").await?.unwrap_or_default();
+    ensure!(
+        hint.contains("would start at 00:00:20, 0.08 s before 00:00:20.08"),
+        "accuracy hint: {hint}"
+    );
+    b.js::<()>(
+        "const a = document.getElementById('accuracy'); a.value = 'frame';
+         a.dispatchEvent(new Event('change'));
+         document.getElementById('output-box').open = false;",
+        vec![],
+    )
+    .await?;
+    b.js::<()>(
+        "document.getElementById('editor').scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await?;
+    b.screenshot(&artifacts.join("editor.png"), false).await?;
+    b.click("#submit").await?;
+    let keyed_edit = newest_job_id(b, &[&id, &gif_id, &dragged]).await?;
+    out.edited_jobs
+        .push((keyed_edit.clone(), start.clone(), stop.clone()));
+    eprintln!("[ui] keyboard: {start} → {stop}, job {keyed_edit}");
+    b.fill("#source", source).await?;
+    b.press_in("#source", Key::Tab).await?;
+
     // A running job can be cancelled from its row.
     let known: Vec<String> = b
         .js(
@@ -432,7 +577,9 @@ async fn drive(
     b.fill("#start", "").await?;
     b.fill("#stop", "").await?;
     b.press_in("#source", Key::Enter).await?;
-    let failed_id = newest_job_id(b, &[&id, &long_id, &out.animation_job]).await?;
+    let mut known: Vec<&str> = vec![&id, &long_id, &out.animation_job];
+    known.extend(out.edited_jobs.iter().map(|(id, ..)| id.as_str()));
+    let failed_id = newest_job_id(b, &known).await?;
     let failed = row(&failed_id);
     wait_until(
         "the failed job's error",
@@ -669,6 +816,7 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
         "keyed-clip.mp4",
         "ui.png",
         "ui-phone.png",
+        "editor.png",
         "failure.png",
     ] {
         let _ = std::fs::remove_file(artifacts.join(stale));
@@ -743,6 +891,21 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
         .get_json(&format!("/v1/jobs/{}", outcome.cancelled_job))
         .await;
     assert_eq!(status["state"], "cancelled", "{status}");
+    // The editor's jobs cut what the handles showed.
+    for (id, start, stop) in &outcome.edited_jobs {
+        let (_, job) = stack.get_json(&format!("/v1/jobs/{id}")).await;
+        let micros = |t: &Value| {
+            t.as_str()
+                .and_then(|t| shared_proto::Timecode::parse(t).ok())
+                .map(|t| t.as_micros())
+        };
+        let asked = |t: &str| shared_proto::Timecode::parse(t).ok().map(|t| t.as_micros());
+        assert_eq!(
+            (micros(&job["spec"]["start"]), micros(&job["spec"]["stop"])),
+            (asked(start), asked(stop)),
+            "{job}"
+        );
+    }
     // The page's GIF is the job it asked for.
     let (_, gif) = stack
         .get_json(&format!("/v1/jobs/{}", outcome.animation_job))
@@ -780,8 +943,11 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
     let shot = artifacts.join("ui.png");
     assert_png(&shot);
     assert_png(&artifacts.join("ui-phone.png"));
+    assert_png(&artifacts.join("editor.png"));
     if std::env::var("HOPSTER_UI_UPDATE_DOCS").as_deref() == Ok("1") {
         std::fs::copy(&shot, root.join("docs/ui.png")).expect("copying to docs/ui.png");
+        std::fs::copy(artifacts.join("editor.png"), root.join("docs/editor.png"))
+            .expect("copying to docs/editor.png");
     }
     keyed.stop().await;
     stack.stop().await;

@@ -22,8 +22,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(config.len() <= data.len());
     }
     // A source's inspection reads its keyframes from the `moov` a stranger's server sent.
-    if let Some(times) = mp4info::keyframes(data) {
-        assert!(times.iter().all(|t| t.is_finite() && *t >= 0.0));
-        assert!(times.windows(2).all(|w| w[0] < w[1]));
+    if let Some(found) = mp4info::video_index(data) {
+        assert!(found.iter().all(|k| k.time.is_finite() && k.time >= 0.0));
+        assert!(found.windows(2).all(|w| w[0].time < w[1].time));
+        // A storyboard places a few of them in the file.
+        for k in found.iter().take(8) {
+            let _ = mp4info::sample_location(data, k.sample);
+        }
     }
 });

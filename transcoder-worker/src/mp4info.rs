@@ -157,26 +157,31 @@ pub fn keyframes(mp4: &[u8]) -> Option<Vec<f64>> {
     Some(video_index(mp4)?.into_iter().map(|k| k.time).collect())
 }
 
-/// A keyframe of the first video track: when it is shown, and where its bytes are in the file
-/// (`None` when the sample tables do not say).
+/// A keyframe of the first video track: when it is shown, and its sample's number (0-based),
+/// which [`sample_location`] places in the file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Keyframe {
     pub time: f64,
-    pub at: Option<(u64, u32)>,
+    pub sample: u64,
 }
 
-/// The first video track's keyframes in presentation order ([`keyframes`]), each with where
-/// its sample is (`stsz`, `stsc`, `stco`/`co64`).
+/// The first video track of the `moov` at the top level of `mp4`: its `trak` box.
+fn video_trak(mp4: &[u8]) -> Option<&[u8]> {
+    let moov = child(mp4, b"moov")?;
+    boxes(moov).into_iter().find_map(|(kind, trak)| {
+        let mdia = child(trak, b"mdia")?;
+        (kind == *b"trak" && child(mdia, b"hdlr")?.get(8..12)? == b"vide").then_some(trak)
+    })
+}
+
+/// The first video track's keyframes in presentation order ([`keyframes`]).
 pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
     let moov = child(mp4, b"moov")?;
     let movie_scale = match child(moov, b"mvhd")?.first()? {
         0 => be32(child(moov, b"mvhd")?, 12)?,
         _ => be32(child(moov, b"mvhd")?, 20)?,
     };
-    let trak = boxes(moov).into_iter().find_map(|(kind, trak)| {
-        let mdia = child(trak, b"mdia")?;
-        (kind == *b"trak" && child(mdia, b"hdlr")?.get(8..12)? == b"vide").then_some(trak)
-    })?;
+    let trak = video_trak(mp4)?;
     let mdia = child(trak, b"mdia")?;
     let mdhd = child(mdia, b"mdhd")?;
     let scale = match mdhd.first()? {
@@ -268,7 +273,7 @@ pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
                 .saturating_sub(shift);
             Some(Keyframe {
                 time: (start + pts as f64 / f64::from(scale)).max(0.0),
-                at: sample_location(stbl, s),
+                sample: s,
             })
         })
         .collect::<Option<Vec<Keyframe>>>()?;
@@ -277,9 +282,13 @@ pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
     Some(found)
 }
 
-/// Where sample `n` (0-based) of a track is: its file offset and size, from `stsz` (sizes),
-/// `stsc` (samples per chunk, in runs) and `stco` or `co64` (chunk offsets).
-fn sample_location(stbl: &[u8], n: u64) -> Option<(u64, u32)> {
+/// Where sample `n` (0-based) of the first video track is in the file: its offset and size,
+/// from `stsz` (sizes), `stsc` (samples per chunk, in runs) and `stco` or `co64` (chunk
+/// offsets). Asked for the few keyframes a storyboard shows, not for every one: a table can
+/// make one answer cost a walk over its runs.
+pub fn sample_location(mp4: &[u8], n: u64) -> Option<(u64, u32)> {
+    let mdia = child(video_trak(mp4)?, b"mdia")?;
+    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
     let stsz = child(stbl, b"stsz")?;
     let fixed = be32(stsz, 4)?;
     let size_of = |s: u64| -> Option<u32> {
@@ -317,7 +326,7 @@ fn sample_location(stbl: &[u8], n: u64) -> Option<(u64, u32)> {
             let k = n - base;
             let (chunk, index) = (first + k / per_chunk, k % per_chunk);
             // A chunk of more samples than this is no table a muxer wrote.
-            if index > 100_000 {
+            if index > 10_000 {
                 return None;
             }
             let mut offset = chunk_offset(chunk)?;

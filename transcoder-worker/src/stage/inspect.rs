@@ -182,11 +182,17 @@ impl Transcoder {
         let keyframes = index
             .as_ref()
             .map(|found| found.iter().map(|k| k.time).collect());
-        let by_index = index.as_deref().zip(avcc).map(|(index, avcc)| ByIndex {
-            proxy_url,
-            index,
-            avcc,
-        });
+        let by_index =
+            index
+                .as_deref()
+                .zip(moov.as_deref())
+                .zip(avcc)
+                .map(|((index, moov), avcc)| ByIndex {
+                    proxy_url,
+                    index,
+                    moov,
+                    avcc,
+                });
         let (storyboard, sprite) = match self
             .storyboard(input, &probe, duration, dir, by_index)
             .await?
@@ -314,6 +320,7 @@ impl Transcoder {
 struct ByIndex<'a> {
     proxy_url: &'a str,
     index: &'a [crate::mp4info::Keyframe],
+    moov: &'a [u8],
     avcc: &'a [u8],
 }
 
@@ -336,7 +343,11 @@ impl Transcoder {
         for i in 0..board.tiles {
             let at = f64::from(i) * board.interval_secs + 1e-6;
             let before = by.index.partition_point(|k| k.time <= at).max(1) - 1;
-            let Some(place) = by.index.get(before).and_then(|k| k.at) else {
+            let Some(place) = by
+                .index
+                .get(before)
+                .and_then(|k| crate::mp4info::sample_location(by.moov, k.sample))
+            else {
                 return Ok(None);
             };
             let frame = match &last {
