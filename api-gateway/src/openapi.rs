@@ -90,72 +90,69 @@ impl utoipa::Modify for PublicRoutes {
     }
 }
 
+/// A link's name, the operation it leads to, and its description.
+type Link = (&'static str, &'static str, &'static str);
+
 /// OpenAPI links from a submitted job to what can be done with it: the stateful flow
-/// create → get → video, poster, events → cancel.
+/// create → get → video, poster, events → cancel; and from an inspection to it and its
+/// storyboard.
 struct JobLinks;
 
 impl utoipa::Modify for JobLinks {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::link::LinkBuilder;
         use utoipa::openapi::RefOr;
-        let links = [
-            ("GetJob", "show", "The job's state, progress and result"),
-            ("GetVideo", "video", "The result, once completed"),
-            ("GetPoster", "poster", "The poster, once completed"),
-            ("FollowEvents", "stream", "The job's status changes, live"),
-            ("CancelJob", "cancel", "Cancel the job"),
+        // From a created job or inspection (200 or 202) to what can be done with it, by its id.
+        let flows: [(&str, &[Link]); 2] = [
+            (
+                "/v1/jobs",
+                &[
+                    ("GetJob", "show", "The job's state, progress and result"),
+                    ("GetVideo", "video", "The result, once completed"),
+                    ("GetPoster", "poster", "The poster, once completed"),
+                    ("FollowEvents", "stream", "The job's status changes, live"),
+                    ("CancelJob", "cancel", "Cancel the job"),
+                ],
+            ),
+            (
+                "/v1/sources",
+                &[
+                    (
+                        "GetSource",
+                        "show_source",
+                        "The inspection: state, streams, keyframes",
+                    ),
+                    (
+                        "GetStoryboard",
+                        "storyboard_jpg",
+                        "The storyboard's sprite, once ready",
+                    ),
+                    (
+                        "GetStoryboardCues",
+                        "storyboard_vtt",
+                        "The storyboard's cues, once ready",
+                    ),
+                ],
+            ),
         ];
-        let Some(create) = openapi
-            .paths
-            .paths
-            .get_mut("/v1/jobs")
-            .and_then(|item| item.post.as_mut())
-        else {
-            return;
-        };
-        for status in ["200", "202"] {
-            if let Some(RefOr::T(response)) = create.responses.responses.get_mut(status) {
-                for (name, operation, description) in links {
-                    let link = LinkBuilder::new()
-                        .operation_id(operation)
-                        .parameter("id", "$response.body#/id")
-                        .description(description)
-                        .build();
-                    response.links.insert(name.to_owned(), RefOr::T(link));
-                }
-            }
-        }
-        if let Some(create) = openapi
-            .paths
-            .paths
-            .get_mut("/v1/sources")
-            .and_then(|item| item.post.as_mut())
-        {
+        for (path, links) in flows {
+            let Some(create) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+            else {
+                continue;
+            };
             for status in ["200", "202"] {
                 if let Some(RefOr::T(response)) = create.responses.responses.get_mut(status) {
-                    for (name, operation, description) in [
-                        (
-                            "GetSource",
-                            "show_source",
-                            "The inspection: state, streams, keyframes",
-                        ),
-                        (
-                            "GetStoryboard",
-                            "storyboard_jpg",
-                            "The storyboard's sprite, once ready",
-                        ),
-                        (
-                            "GetStoryboardCues",
-                            "storyboard_vtt",
-                            "The storyboard's cues, once ready",
-                        ),
-                    ] {
+                    for (name, operation, description) in links {
                         let link = LinkBuilder::new()
-                            .operation_id(operation)
+                            .operation_id(*operation)
                             .parameter("id", "$response.body#/id")
-                            .description(description)
+                            .description(*description)
                             .build();
-                        response.links.insert(name.to_owned(), RefOr::T(link));
+                        response.links.insert((*name).to_owned(), RefOr::T(link));
                     }
                 }
             }

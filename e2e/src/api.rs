@@ -52,6 +52,23 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// GETs `path`: the status code, the `Content-Type` and the body's bytes.
+    pub async fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let r = self
+            .keyed(self.http.get(self.url(path)))
+            .send()
+            .await
+            .expect("GET");
+        let code = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (code, kind, r.bytes().await.expect("body").to_vec())
+    }
+
     /// Polls the job until it reaches a terminal state or `deadline` passes; returns the last
     /// status seen and every state observed on the way.
     pub async fn wait_for_job(&self, id: &str, deadline: Duration) -> (Value, Vec<String>) {

@@ -387,14 +387,7 @@ impl Browser {
 
     /// Presses a key wherever the focus is.
     pub async fn press(&self, key: Key) -> anyhow::Result<()> {
-        let value = char::from(key);
-        let actions = KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value })
-            .then(KeyAction::Up { value });
-        self.client
-            .perform_actions(actions)
-            .await
-            .with_context(|| format!("pressing {key:?}"))
+        self.press_char(char::from(key)).await
     }
 
     /// Types one character wherever the focus is (a key press, as a person makes it).

@@ -10,18 +10,6 @@ use std::time::Duration;
 
 const JOB_DEADLINE: Duration = Duration::from_secs(180);
 
-async fn get(stack: &Stack, path: &str) -> (u16, String, Vec<u8>) {
-    let r = stack.http.get(stack.url(path)).send().await.expect("GET");
-    let code = r.status().as_u16();
-    let kind = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (code, kind, r.bytes().await.expect("body").to_vec())
-}
-
 /// A client that shows redirects instead of following them.
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -75,20 +63,20 @@ async fn every_profile_is_made_probed_and_served() {
     }
 
     // mp4 scaled to 120 lines (320x240 → 160x120), webm to an even 120 (121 rounds down).
-    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{mp4}/video")).await;
+    let (code, kind, body) = stack.get_bytes(&format!("/v1/jobs/{mp4}/video")).await;
     assert_eq!((code, kind.as_str()), (200, "video/mp4"));
     check(&probe_bytes(&body), "mp4", "h264", "aac", 120);
     assert_eq!(results[&mp4]["width"], 160);
-    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{webm}/video")).await;
+    let (code, kind, body) = stack.get_bytes(&format!("/v1/jobs/{webm}/video")).await;
     assert_eq!((code, kind.as_str()), (200, "video/webm"));
     check(&probe_bytes(&body), "webm", "vp9", "opus", 120);
     assert_eq!(results[&webm]["key"], format!("results/{webm}.webm"));
 
     // Audio only: no video stream, and so no poster.
-    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{audio}/video")).await;
+    let (code, kind, body) = stack.get_bytes(&format!("/v1/jobs/{audio}/video")).await;
     assert_eq!((code, kind.as_str()), (200, "audio/mp4"));
     check(&probe_bytes(&body), "mp4", "", "aac", 0);
-    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{mp3}/video")).await;
+    let (code, kind, body) = stack.get_bytes(&format!("/v1/jobs/{mp3}/video")).await;
     assert_eq!((code, kind.as_str()), (200, "audio/mpeg"));
     check(&probe_bytes(&body), "mp3", "", "mp3", 0);
     let (code, body) = stack.get_json(&format!("/v1/jobs/{mp3}/poster")).await;
@@ -99,7 +87,7 @@ async fn every_profile_is_made_probed_and_served() {
 
     // Posters: JPEGs of the video's own size.
     for (id, height) in [(&mp4, 120), (&webm, 120), (&hls, 240)] {
-        let (code, kind, body) = get(&stack, &format!("/v1/jobs/{id}/poster")).await;
+        let (code, kind, body) = stack.get_bytes(&format!("/v1/jobs/{id}/poster")).await;
         assert_eq!((code, kind.as_str()), (200, "image/jpeg"), "{id}");
         assert_eq!(&body[..3], &[0xFF, 0xD8, 0xFF], "JPEG magic");
         let probed = probe_bytes(&body);
@@ -109,7 +97,7 @@ async fn every_profile_is_made_probed_and_served() {
     }
 
     // HLS: a VOD playlist whose segments, fetched through the gateway, add up to the clip.
-    let (code, kind, playlist) = get(&stack, &format!("/v1/jobs/{hls}/video")).await;
+    let (code, kind, playlist) = stack.get_bytes(&format!("/v1/jobs/{hls}/video")).await;
     assert_eq!(
         (code, kind.as_str()),
         (200, "application/vnd.apple.mpegurl")
@@ -133,7 +121,7 @@ async fn every_profile_is_made_probed_and_served() {
             uri.starts_with(&format!("/v1/jobs/{hls}/hls/seg_")),
             "{uri}"
         );
-        let (code, kind, body) = get(&stack, uri).await;
+        let (code, kind, body) = stack.get_bytes(uri).await;
         assert_eq!((code, kind.as_str()), (200, "video/mp2t"), "{uri}");
         let probed = probe_bytes(&body);
         assert_eq!(
@@ -168,7 +156,7 @@ async fn every_profile_is_made_probed_and_served() {
     assert!(location.contains("X-Amz-Signature="), "{location}");
     let signed = direct.get(&location).send().await.expect("GET signed");
     assert_eq!(signed.status().as_u16(), 200, "{location}");
-    let (_, _, through_gateway) = get(&stack, &format!("/v1/jobs/{mp4}/video")).await;
+    let (_, _, through_gateway) = stack.get_bytes(&format!("/v1/jobs/{mp4}/video")).await;
     assert_eq!(
         signed.bytes().await.expect("body").to_vec(),
         through_gateway
@@ -180,7 +168,9 @@ async fn every_profile_is_made_probed_and_served() {
     let refused = direct.get(&tampered).send().await.expect("GET tampered");
     assert_eq!(refused.status().as_u16(), 403);
     // HLS with redirect=1: a playlist of presigned segment URLs, playable without the gateway.
-    let (code, _, playlist) = get(&stack, &format!("/v1/jobs/{hls}/video?redirect=1")).await;
+    let (code, _, playlist) = stack
+        .get_bytes(&format!("/v1/jobs/{hls}/video?redirect=1"))
+        .await;
     assert_eq!(code, 200);
     let playlist = String::from_utf8(playlist).expect("text");
     let first = playlist
@@ -242,7 +232,7 @@ async fn animations_are_made_at_their_frame_rate_without_sound_and_within_their_
         "{result}"
     );
     assert!(result["audio_codec"].is_null(), "{result}");
-    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{gif}/video")).await;
+    let (code, kind, body) = stack.get_bytes(&format!("/v1/jobs/{gif}/video")).await;
     assert_eq!((code, kind.as_str()), (200, "image/gif"));
     assert_eq!(&body[..6], b"GIF89a");
     let probed = probe_bytes(&body);
@@ -258,13 +248,13 @@ async fn animations_are_made_at_their_frame_rate_without_sound_and_within_their_
         "{result}"
     );
     // Its poster is a JPEG of the animation's size.
-    let (code, kind, poster) = get(&stack, &format!("/v1/jobs/{gif}/poster")).await;
+    let (code, kind, poster) = stack.get_bytes(&format!("/v1/jobs/{gif}/poster")).await;
     assert_eq!((code, kind.as_str()), (200, "image/jpeg"));
     assert_eq!(probe_bytes(&poster).height, 120);
 
     let (status, _) = stack.wait_for_job(&webp, JOB_DEADLINE).await;
     assert_eq!(status["state"], "completed", "{status}");
-    let (code, kind, body) = get(&stack, &format!("/v1/jobs/{webp}/video")).await;
+    let (code, kind, body) = stack.get_bytes(&format!("/v1/jobs/{webp}/video")).await;
     assert_eq!((code, kind.as_str()), (200, "image/webp"));
     let (width, height, frames, millis) = webp_animation(&body).expect("an animated WebP");
     assert_eq!((width, height), (320, 240));
@@ -342,7 +332,7 @@ async fn loudness_is_normalized_to_its_target_within_one_lu_also_over_joined_cli
         assert!((before - target).abs() > 4.0, "source {before} LUFS");
         let (status, _) = stack.wait_for_job(id, JOB_DEADLINE).await;
         assert_eq!(status["state"], "completed", "{status}");
-        let (code, _, body) = get(&stack, &format!("/v1/jobs/{id}/video")).await;
+        let (code, _, body) = stack.get_bytes(&format!("/v1/jobs/{id}/video")).await;
         assert_eq!(code, 200);
         let after = integrated_loudness(&body);
         assert!(
@@ -351,7 +341,7 @@ async fn loudness_is_normalized_to_its_target_within_one_lu_also_over_joined_cli
         );
         assert!((probe_bytes(&body).duration - 3.0).abs() < 0.1);
     }
-    let (code, kind, poster) = get(&stack, &format!("/v1/jobs/{joined}/poster")).await;
+    let (code, kind, poster) = stack.get_bytes(&format!("/v1/jobs/{joined}/poster")).await;
     assert_eq!((code, kind.as_str()), (200, "image/jpeg"));
     assert_eq!(probe_bytes(&poster).height, 240);
     let (status, _) = stack.wait_for_job(&silent, JOB_DEADLINE).await;

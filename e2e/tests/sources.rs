@@ -27,18 +27,6 @@ async fn settled(stack: &Stack, id: &str) -> Value {
     }
 }
 
-async fn get(stack: &Stack, path: &str) -> (u16, String, Vec<u8>) {
-    let r = stack.http.get(stack.url(path)).send().await.expect("GET");
-    let code = r.status().as_u16();
-    let kind = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (code, kind, r.bytes().await.expect("body").to_vec())
-}
-
 /// The keyframe times ffprobe finds reading every packet of the file.
 fn keyframes_by_ffprobe(path: &std::path::Path) -> Vec<f64> {
     let out = Command::new("ffprobe")
@@ -55,6 +43,20 @@ fn keyframes_by_ffprobe(path: &std::path::Path) -> Vec<f64> {
         .filter(|p| p["flags"].as_str().unwrap_or("").contains('K'))
         .filter_map(|p| p["pts_time"].as_str()?.parse().ok())
         .collect()
+}
+
+/// Tile 12 of `sprite` (row 1, column 2, tiles `w`×`h`) is the source's keyframe at 24 s, not
+/// the one after it: its PSNR against the frame at 24 s is high, and clearly above 26 s's.
+fn assert_tile_12_is_24_s(sprite: &[u8], (w, h): (u32, u32), source: &std::path::Path) {
+    let dir = e2e::TempDir::new("hopster-sprite");
+    let file = dir.0.join("sprite.jpg");
+    std::fs::write(&file, sprite).expect("sprite");
+    let right = tile_psnr(&file, (2 * w, h, w, h), source, "24");
+    let wrong = tile_psnr(&file, (2 * w, h, w, h), source, "26");
+    assert!(
+        right > 25.0 && right > wrong + 3.0,
+        "tile 12: {right:.1} dB at 24 s, {wrong:.1} at 26 s"
+    );
 }
 
 /// PSNR (dB) of the sprite's tile `(x, y, width, height)` against the source's frame at `at`,
@@ -185,21 +187,16 @@ async fn a_source_is_inspected_from_its_index_and_a_storyboard_of_keyframes() {
         &json!({"tiles": 30, "columns": 10, "rows": 3, "tile_width": 160, "tile_height": 90,
                 "interval_secs": 2.0}),
     );
-    let (code, kind, sprite) = get(&stack, &format!("/v1/sources/{id}/storyboard.jpg")).await;
+    let (code, kind, sprite) = stack
+        .get_bytes(&format!("/v1/sources/{id}/storyboard.jpg"))
+        .await;
     assert_eq!((code, kind.as_str()), (200, "image/jpeg"));
     let probed = probe_bytes(&sprite);
     assert_eq!((probed.width, probed.height), (1600, 270));
-    // Tile 12 (row 1, column 2) is the keyframe at 24 s, not its neighbours.
-    let dir = e2e::TempDir::new("hopster-sprite");
-    let sprite_file = dir.0.join("sprite.jpg");
-    std::fs::write(&sprite_file, &sprite).expect("sprite");
-    let right = tile_psnr(&sprite_file, (320, 90, 160, 90), original, "24");
-    let wrong = tile_psnr(&sprite_file, (320, 90, 160, 90), original, "26");
-    assert!(
-        right > 25.0 && right > wrong + 3.0,
-        "tile 12: {right:.1} dB at 24 s, {wrong:.1} at 26 s"
-    );
-    let (code, kind, vtt) = get(&stack, &format!("/v1/sources/{id}/storyboard.vtt")).await;
+    assert_tile_12_is_24_s(&sprite, (160, 90), original);
+    let (code, kind, vtt) = stack
+        .get_bytes(&format!("/v1/sources/{id}/storyboard.vtt"))
+        .await;
     assert_eq!((code, kind.as_str()), (200, "text/vtt; charset=utf-8"));
     let vtt = String::from_utf8(vtt).expect("text");
     assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
@@ -266,34 +263,28 @@ async fn a_source_without_an_mp4_index_gets_its_storyboard_by_seeking() {
     );
     assert_eq!(found["storyboard"]["tile_height"], 120, "{found}");
     let id = view["id"].as_str().expect("id");
-    let (code, _, sprite) = get(&stack, &format!("/v1/sources/{id}/storyboard.jpg")).await;
+    let (code, _, sprite) = stack
+        .get_bytes(&format!("/v1/sources/{id}/storyboard.jpg"))
+        .await;
     assert_eq!(code, 200);
     let probed = probe_bytes(&sprite);
     assert_eq!(
         (probed.width, probed.height),
         (1600, 120 * tiles.div_ceil(10))
     );
-    let dir = e2e::TempDir::new("hopster-sprite");
-    let sprite_file = dir.0.join("sprite.jpg");
-    std::fs::write(&sprite_file, &sprite).expect("sprite");
-    let source = e2e::media::sixty_second_video();
-    let right = tile_psnr(&sprite_file, (320, 120, 160, 120), source, "24");
-    let wrong = tile_psnr(&sprite_file, (320, 120, 160, 120), source, "26");
-    assert!(
-        right > 25.0 && right > wrong + 3.0,
-        "tile 12: {right:.1} dB at 24 s, {wrong:.1} at 26 s"
-    );
+    assert_tile_12_is_24_s(&sprite, (160, 120), e2e::media::sixty_second_video());
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_sources_fail_their_inspection_with_their_codes() {
+    // Frames wider than 200 pixels are over this stack's limit (the 60 s video is 320 wide).
     let stack = Stack::spawn_with(
         Options {
             backend: Backend::Fs,
             workers: true,
         },
-        |_| {},
+        |s| s.sources.max_width = 200,
     )
     .await;
     std::fs::write(
@@ -308,6 +299,8 @@ async fn bad_sources_fail_their_inspection_with_their_codes() {
         (format!("{base}/ranged/missing.mp4"), "source_not_found"),
         // Inspection reads by range: a source that takes none says so.
         (format!("{base}/sixty.mp4"), "source_unreachable"),
+        // The source limits hold for an inspection as for a job, read before any decode.
+        (format!("{base}/ranged/sixty.mp4"), "source_dimensions"),
     ] {
         let (status, view) = stack.post("/v1/sources", &json!({"url": url})).await;
         assert_eq!(status, 202, "{view}");

@@ -132,6 +132,16 @@ async fn wait_for_playing(b: &Browser, css: &str) -> anyhow::Result<f64> {
     .await
 }
 
+/// Chooses `value` in the `<select>` `id`, as a person picking it would (its `change` fires).
+async fn choose(b: &Browser, id: &str, value: &str) -> anyhow::Result<()> {
+    b.js::<()>(
+        "const s = document.getElementById(arguments[0]); s.value = arguments[1];
+         s.dispatchEvent(new Event('change'));",
+        vec![json!(id), json!(value)],
+    )
+    .await
+}
+
 /// Seeks the preview to `at` seconds and waits until it is there.
 async fn seek_preview(b: &Browser, at: f64) -> anyhow::Result<()> {
     b.js::<()>(
@@ -377,12 +387,7 @@ async fn drive(
     // An animation, from the output options: the GIF takes a frame rate and no loudness, and
     // is shown in its row as a picture.
     b.click("#output-box summary").await?;
-    b.js::<()>(
-        "const p = document.getElementById('profile'); p.value = 'gif';
-         p.dispatchEvent(new Event('change'));",
-        vec![],
-    )
-    .await?;
+    choose(b, "profile", "gif").await?;
     ensure!(b.visible("#fps-field").await?, "no frame rate for a GIF");
     ensure!(
         !b.visible("#normalize-field").await?,
@@ -404,10 +409,9 @@ async fn drive(
     .await?;
     out.animation_job = gif_id.clone();
     // Back to the defaults for what follows.
+    choose(b, "profile", "mp4").await?;
     b.js::<()>(
-        "const p = document.getElementById('profile'); p.value = 'mp4';
-         p.dispatchEvent(new Event('change'));
-         document.getElementById('fps').value = '';
+        "document.getElementById('fps').value = '';
          document.getElementById('output-box').open = false;",
         vec![],
     )
@@ -507,21 +511,15 @@ async fn drive(
     .await?;
     // The accuracy says what a copy would cost for this selection.
     b.click("#output-box summary").await?;
-    b.js::<()>(
-        "const a = document.getElementById('accuracy'); a.value = 'keyframe';
-         a.dispatchEvent(new Event('change'));",
-        vec![],
-    )
-    .await?;
+    choose(b, "accuracy", "keyframe").await?;
     let hint = b.text("#accuracy-hint").await?.unwrap_or_default();
     ensure!(
         hint.contains("would start at 00:00:20, 0.08 s before 00:00:20.08"),
         "accuracy hint: {hint}"
     );
+    choose(b, "accuracy", "frame").await?;
     b.js::<()>(
-        "const a = document.getElementById('accuracy'); a.value = 'frame';
-         a.dispatchEvent(new Event('change'));
-         document.getElementById('output-box').open = false;",
+        "document.getElementById('output-box').open = false;",
         vec![],
     )
     .await?;

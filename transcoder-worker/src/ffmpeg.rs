@@ -490,18 +490,26 @@ pub fn storyboard_tiles_args(
     args.extend(["-filter_complex".into(), graph.join(";")]);
     for (i, (_, file)) in tiles.iter().enumerate() {
         args.extend(["-map".into(), format!("[tile{i}]")]);
-        args.extend(strings(&[
-            "-frames:v",
-            "1",
-            "-q:v",
-            "4",
-            "-update",
-            "1",
-            "-y",
-        ]));
+        args.extend(strings(&TILE_JPEG));
         args.push(file.clone());
     }
     args
+}
+
+/// A storyboard's JPEG (a tile, or the sprite): one picture, overwritten if there.
+const TILE_JPEG: [&str; 7] = ["-frames:v", "1", "-q:v", "4", "-update", "1", "-y"];
+
+/// What a run on files this worker wrote starts with: no stdin, errors only, local files.
+fn local_preamble() -> Vec<String> {
+    strings(&[
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        "file",
+    ])
+    .collect()
 }
 
 /// The storyboard's sprite straight from keyframes: `stream` is raw H.264, one keyframe a tile
@@ -514,18 +522,8 @@ pub fn storyboard_stream_args(
     max_pixels: u64,
     out: &str,
 ) -> Vec<String> {
-    let mut args: Vec<String> = strings(&[
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-format_whitelist",
-        "h264",
-        "-max_pixels",
-    ])
-    .collect();
+    let mut args = local_preamble();
+    args.extend(strings(&["-format_whitelist", "h264", "-max_pixels"]));
     args.push(max_pixels.to_string());
     args.extend(strings(&["-f", "h264", "-i"]));
     args.push(stream.to_owned());
@@ -533,15 +531,7 @@ pub fn storyboard_stream_args(
         "-vf".into(),
         format!("scale={width}:{height},setsar=1,tile={columns}x{rows}"),
     ]);
-    args.extend(strings(&[
-        "-frames:v",
-        "1",
-        "-q:v",
-        "4",
-        "-update",
-        "1",
-        "-y",
-    ]));
+    args.extend(strings(&TILE_JPEG));
     args.push(out.to_owned());
     args
 }
@@ -553,13 +543,8 @@ pub fn storyboard_sprite_args(
     (columns, rows): (u32, u32),
     out: &str,
 ) -> Vec<String> {
-    let mut args: Vec<String> = strings(&[
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        "file",
+    let mut args = local_preamble();
+    args.extend(strings(&[
         "-framerate",
         "1",
         "-start_number",
@@ -567,19 +552,10 @@ pub fn storyboard_sprite_args(
         "-f",
         "image2",
         "-i",
-    ])
-    .collect();
+    ]));
     args.push(pattern.to_owned());
     args.extend(["-vf".into(), format!("tile={columns}x{rows}")]);
-    args.extend(strings(&[
-        "-frames:v",
-        "1",
-        "-q:v",
-        "4",
-        "-update",
-        "1",
-        "-y",
-    ]));
+    args.extend(strings(&TILE_JPEG));
     args.push(out.to_owned());
     args
 }
@@ -645,7 +621,7 @@ fn preamble(input: &crate::probe::Input) -> Vec<String> {
 pub mod smart {
     use super::{preamble, strings};
     use crate::probe::Input;
-    use shared_proto::Timecode;
+    use shared_proto::{ClipRange, Timecode};
 
     /// The source's first video frame, copied into a small mp4: its `avcC` holds the codec
     /// headers and its bytes x264's settings (which x264 writes into the first frame only).
@@ -774,6 +750,57 @@ pub mod smart {
         };
         args.extend(strings(audio));
         args.extend(strings(&["-movflags", "+faststart", "-f", "mp4", "-y"]));
+        args.push(output.to_owned());
+        args
+    }
+
+    /// Several smart-cut clips joined: the pictures of `list` (a concat list of this worker's
+    /// mp4s, which share the source's codec headers) copied as they are, and the sound taken
+    /// again from the `source`, clip by clip (`-ss`/`-t` before each input), joined and
+    /// encoded once: the clips' own sound would carry each one's AAC priming into the join.
+    pub fn concat_copy_args(
+        list: &str,
+        source: &Input,
+        clips: &[ClipRange],
+        sound: bool,
+        output: &str,
+    ) -> Vec<String> {
+        let mut args = preamble(&Input {
+            formats: "concat,mov,mp4,m4a,3gp,3g2,mj2",
+            ..Input::file(std::path::Path::new(list))
+        });
+        args.extend(strings(&["-f", "concat", "-auto_convert", "0", "-i"]));
+        args.push(list.to_owned());
+        let mut maps = strings(&["-map", "0:v:0"]).collect::<Vec<_>>();
+        if sound {
+            let mut graph = String::new();
+            for (i, clip) in clips.iter().enumerate() {
+                args.extend(source.options());
+                if clip.start.as_micros() > 0 {
+                    args.extend(["-ss".into(), clip.start.ffmpeg_arg()]);
+                }
+                args.extend(["-t".into(), clip.length().ffmpeg_arg()]);
+                args.extend(["-i".into(), source.location.clone()]);
+                graph.push_str(&format!("[{}:a:0]", i + 1));
+            }
+            graph.push_str(&format!("concat=n={}:v=0:a=1[sound]", clips.len()));
+            args.extend(["-filter_complex".into(), graph]);
+            maps.extend(strings(&["-map", "[sound]", "-c:a", "aac", "-b:a", "128k"]));
+        }
+        args.extend(maps);
+        args.extend(strings(&[
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-c:v",
+            "copy",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            "-y",
+        ]));
         args.push(output.to_owned());
         args
     }

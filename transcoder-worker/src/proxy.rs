@@ -17,7 +17,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Bytes fetched by the first upstream request of a read; each next one doubles, up to
 /// [`MAX_WINDOW`]: a short read (an index, a probe) costs little, a long sequential read few
 /// round trips.
-const WINDOW: u64 = 128 * 1024;
+pub const WINDOW: u64 = 128 * 1024;
 const MAX_WINDOW: u64 = 4 * 1024 * 1024;
 /// Send buffer of the sockets to ffmpeg: small, so the proxy cannot run far ahead of what
 /// ffmpeg actually reads (accepted sockets inherit it from the listener).
@@ -66,17 +66,10 @@ pub struct RangeProxy {
 }
 
 impl RangeProxy {
+    /// Starts the proxy; each read fetches `window` bytes first ([`WINDOW`] for a cut; many
+    /// short reads, a storyboard's keyframes each an input of its own, over-read less with a
+    /// smaller one).
     pub async fn start(
-        client: reqwest::Client,
-        source: String,
-        max_bytes: u64,
-    ) -> std::io::Result<RangeProxy> {
-        RangeProxy::start_with_window(client, source, max_bytes, WINDOW).await
-    }
-
-    /// [`RangeProxy::start`] with another first window: many short reads (a storyboard's
-    /// keyframes, each an input of its own) over-read less with a small one.
-    pub async fn start_with_window(
         client: reqwest::Client,
         source: String,
         max_bytes: u64,

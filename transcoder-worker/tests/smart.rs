@@ -383,8 +383,9 @@ async fn a_smart_cut_without_a_stop_copies_to_the_end() {
     ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
 }
 
-/// Several clips joined in the order given, each from its exact frame: with `smart` too (a
-/// joined job is encoded, and says so).
+/// Several clips joined in the order given, each from its exact frame: encoded with `frame`;
+/// with `smart`, each clip smart-cut (its whole GOPs the source's own packets, the same codec
+/// headers) and the clips joined as they are.
 #[tokio::test]
 async fn several_clips_are_joined_in_order_each_from_its_exact_frame() {
     let d = dir("joined");
@@ -392,39 +393,47 @@ async fn several_clips_are_joined_in_order_each_from_its_exact_frame() {
     let tc = |t: &str| Timecode::parse(t).unwrap();
     let clips = vec![
         ClipRange {
-            start: tc("00:00:07.5"),
-            stop: tc("00:00:08.5"),
+            start: tc("00:00:05.5"),
+            stop: tc("00:00:07.5"),
         },
         ClipRange {
-            start: tc("00:00:02.2"),
-            stop: tc("00:00:02.7"),
+            start: tc("00:00:01.2"),
+            stop: tc("00:00:03.4"),
         },
     ];
-    for accuracy in [Accuracy::Frame, Accuracy::Smart] {
+    for (accuracy, method) in [
+        (Accuracy::Frame, Method::Encoded),
+        (Accuracy::Smart, Method::Smart),
+    ] {
         let (result, clip) = run_with(&d.0, &src, false, |spec| {
             spec.clips = Some(clips.clone());
             spec.accuracy = accuracy;
         })
         .await;
-        assert_eq!(result.method, Some(Method::Encoded), "{accuracy:?}");
-        // 30 frames from 7.5 s, then 15 from 2.2 s.
-        assert_eq!(frames(&clip), 45);
-        assert!((result.duration_secs - 1.5).abs() < 0.05, "{result:?}");
+        assert_eq!(result.method, Some(method), "{accuracy:?}: {result:?}");
+        // 60 frames from 5.5 s, then 66 from 1.2 s.
+        assert_eq!(frames(&clip), 126, "{accuracy:?}");
+        assert!((result.duration_secs - 4.2).abs() < 0.05, "{result:?}");
         for (from, start, before, count) in [
-            (0, "00:00:07.5", "00:00:07.466667", 30),
-            (30, "00:00:02.2", "00:00:02.166667", 15),
+            (0, "00:00:05.5", "00:00:05.466667", 60),
+            (60, "00:00:01.2", "00:00:01.166667", 66),
         ] {
             let scores = psnr_from(&clip, from, &src, start, count);
             let worst = scores.iter().cloned().fold(f64::INFINITY, f64::min);
             assert!(
                 worst >= 35.0,
-                "clip from {start}: lowest PSNR {worst:.2} dB"
+                "{accuracy:?}, clip from {start}: lowest PSNR {worst:.2} dB"
             );
             let neighbour = psnr_from(&clip, from, &src, before, 1)[0];
             assert!(
                 neighbour < 30.0,
-                "the clip from {start} matches the frame before it ({neighbour:.2} dB)"
+                "{accuracy:?}: the clip from {start} matches the frame before it ({neighbour:.2} dB)"
             );
+        }
+        if method == Method::Smart {
+            // One set of codec headers for all: the source's.
+            assert_eq!(avcc(&clip), avcc(&src));
+            assert!(result.copied_secs.unwrap_or(0.0) >= 1.9, "{result:?}");
         }
         // The sound is joined as well, as long as the pictures.
         let times = stream_times(&clip);
@@ -432,7 +441,7 @@ async fn several_clips_are_joined_in_order_each_from_its_exact_frame() {
             .iter()
             .find(|(kind, ..)| kind == "audio")
             .expect("audio");
-        assert!((audio.2 - 1.5).abs() < 0.05, "{times:?}");
+        assert!((audio.2 - 4.2).abs() < 0.1, "{accuracy:?}: {times:?}");
         ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
     }
 }

@@ -44,12 +44,10 @@ pub(super) struct Clip {
     pub(super) length: Timecode,
 }
 
-/// Checks the source and the clip against what the probe found.
-pub(super) fn check_clip(
-    probe: &Probe,
-    job: &TranscodeJob,
-    limits: &SourceSettings,
-) -> Result<Clip, StageError> {
+/// Checks what the probe found of the source, a job's or an inspection's, against the
+/// limits: an accepted container, the frame size, rate and stream count, a duration within
+/// `sources.max_duration_secs`, which it answers.
+pub(super) fn check_source(probe: &Probe, limits: &SourceSettings) -> Result<Timecode, StageError> {
     if !probe.container_allowed() {
         return Err(StageError::abort(
             ErrorCode::NotAVideo,
@@ -60,6 +58,28 @@ pub(super) fn check_clip(
         ));
     }
     crate::limits::check(probe, limits)?;
+    let duration = probe
+        .duration()
+        .ok_or_else(|| StageError::abort(ErrorCode::NotAVideo, "the source has no duration"))?;
+    if duration.as_secs_f64() > limits.max_duration_secs as f64 {
+        return Err(StageError::abort(
+            ErrorCode::SourceTooLong,
+            format!(
+                "the source is {duration} long; at most {} s are accepted",
+                limits.max_duration_secs
+            ),
+        ));
+    }
+    Ok(duration)
+}
+
+/// Checks the source and the clip against what the probe found.
+pub(super) fn check_clip(
+    probe: &Probe,
+    job: &TranscodeJob,
+    limits: &SourceSettings,
+) -> Result<Clip, StageError> {
+    let duration = check_source(probe, limits)?;
     if job.spec.profile.has_video() && probe.video().is_none() {
         return Err(StageError::abort(
             ErrorCode::NotAVideo,
@@ -72,18 +92,6 @@ pub(super) fn check_clip(
             format!(
                 "the `{}` profile keeps only the audio, and the source has no audio stream",
                 job.spec.profile.as_str()
-            ),
-        ));
-    }
-    let duration = probe
-        .duration()
-        .ok_or_else(|| StageError::abort(ErrorCode::NotAVideo, "the source has no duration"))?;
-    if duration.as_secs_f64() > limits.max_duration_secs as f64 {
-        return Err(StageError::abort(
-            ErrorCode::SourceTooLong,
-            format!(
-                "the source is {duration} long; at most {} s are accepted",
-                limits.max_duration_secs
             ),
         ));
     }

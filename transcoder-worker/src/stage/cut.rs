@@ -5,7 +5,6 @@ use super::clip::{check_clip, poster_time, Clip};
 use super::{Run, Transcoder, PROBE_DEADLINE};
 use crate::ffmpeg::{self, Cut, ProgressParser};
 use crate::probe::{self, Input};
-use crate::proxy::RangeProxy;
 use crate::transfer::fetch;
 use crate::workdir::{path_str, WorkDir};
 use hopster_common::store::StoreError;
@@ -56,16 +55,7 @@ impl Transcoder {
                 .await;
         };
         // The downloader checked this URL; the proxy fetches it again, so it checks it again.
-        hopster_common::guard::check_literal(url, &self.guard)
-            .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
-        let proxy = RangeProxy::start(self.http.clone(), url.clone(), self.limits.max_bytes)
-            .await
-            .map_err(|e| {
-                StageError::retry(
-                    ErrorCode::TranscodeFailed,
-                    format!("starting the range proxy: {e}"),
-                )
-            })?;
+        let proxy = self.proxy(url, crate::proxy::WINDOW).await?;
         let cut = self
             .transcode(
                 tracker,
@@ -200,14 +190,27 @@ impl Transcoder {
             && probed
                 .as_ref()
                 .is_some_and(|p| in_target_profile(p, spec.max_height));
-        // Several clips are joined by one encode (`concat`), each exact to the frame; a smart
-        // cut of each is not made (yet): `method` says `encoded`.
+        // Several clips: with `smart`, each is smart-cut and the clips are joined as they are;
+        // otherwise (or when one does not qualify) one encode joins them (`concat`), each
+        // exact to the frame.
         let joined = spec.clips.as_deref().unwrap_or_default();
-        if smart && !joined.is_empty() {
-            log::info!(
-                "job {id}: {} clips joined; every frame encoded",
-                joined.len()
-            );
+        if let (true, false, Some(probe)) = (smart && !joined.is_empty(), passthrough, &probed) {
+            match self
+                .smart_cut_clips(tracker, input, probe, joined, dir, output)
+                .await?
+            {
+                Ok(done) => {
+                    return Ok(CutDone {
+                        start_achieved: None,
+                        poster_at,
+                        poster_in_run: false,
+                        method: Method::Smart,
+                        copied_secs: Some(done.copied_secs),
+                        encoded_secs: Some(done.encoded_secs),
+                    })
+                }
+                Err(why) => log::info!("job {id}: clips not smart-cut, every frame encoded: {why}"),
+            }
         }
         if let (true, false, true, Some(probe)) = (smart, passthrough, joined.is_empty(), &probed) {
             let made = self

@@ -5,7 +5,6 @@
 use super::{through_proxy, Run, Transcoder, PROBE_DEADLINE};
 use crate::ffmpeg;
 use crate::probe::{Input, Probe};
-use crate::proxy::RangeProxy;
 use crate::workdir::{path_str, WorkDir};
 use hopster_common::worker::{Stage, StageError};
 use shared_proto::api::{Inspection, SourceState, SourceStatus, Storyboard, StreamInfo};
@@ -100,21 +99,7 @@ impl Transcoder {
         }
         self.record_inspection(job, |s| s.state = SourceState::Inspecting)
             .await?;
-        hopster_common::guard::check_literal(&job.url, &self.guard)
-            .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
-        let proxy = RangeProxy::start_with_window(
-            self.http.clone(),
-            job.url.clone(),
-            self.limits.max_bytes,
-            INSPECTION_WINDOW,
-        )
-        .await
-        .map_err(|e| {
-            StageError::retry(
-                ErrorCode::TranscodeFailed,
-                format!("starting the range proxy: {e}"),
-            )
-        })?;
+        let proxy = self.proxy(&job.url, INSPECTION_WINDOW).await?;
         let input = Input::proxied(proxy.url.clone()).capped(self.limits.max_pixels);
         let dir = WorkDir::create(self.settings.work_dir.as_deref(), id.as_str()).map_err(|e| {
             StageError::retry(ErrorCode::TranscodeFailed, format!("a work directory: {e}"))
@@ -149,28 +134,7 @@ impl Transcoder {
         dir: &WorkDir,
     ) -> Result<(Inspection, Option<Vec<u8>>), StageError> {
         let probe = self.probe(input).await?;
-        if !probe.container_allowed() {
-            return Err(StageError::abort(
-                ErrorCode::NotAVideo,
-                format!(
-                    "the source's container `{}` is not accepted",
-                    probe.format.format_name
-                ),
-            ));
-        }
-        crate::limits::check(&probe, &self.limits)?;
-        let duration = probe
-            .duration()
-            .ok_or_else(|| StageError::abort(ErrorCode::NotAVideo, "the source has no duration"))?;
-        if duration.as_secs_f64() > self.limits.max_duration_secs as f64 {
-            return Err(StageError::abort(
-                ErrorCode::SourceTooLong,
-                format!(
-                    "the source is {duration} long; at most {} s are accepted",
-                    self.limits.max_duration_secs
-                ),
-            ));
-        }
+        let duration = super::clip::check_source(&probe, &self.limits)?;
         // An mp4's index: the keyframes' times, and where each keyframe's bytes are.
         let moov = if probe.format.format_name.starts_with("mov,mp4") {
             read_moov(proxy_url).await

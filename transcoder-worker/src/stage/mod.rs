@@ -162,6 +162,28 @@ impl Run {
     }
 }
 
+impl Transcoder {
+    /// The guarded range proxy in front of `url` (checked here first, as the guard checks
+    /// every address the proxy reaches), reading `window` bytes at first.
+    async fn proxy(&self, url: &str, window: u64) -> Result<crate::proxy::RangeProxy, StageError> {
+        hopster_common::guard::check_literal(url, &self.guard)
+            .map_err(|e| StageError::abort(ErrorCode::SourceForbidden, e.to_string()))?;
+        crate::proxy::RangeProxy::start(
+            self.http.clone(),
+            url.to_owned(),
+            self.limits.max_bytes,
+            window,
+        )
+        .await
+        .map_err(|e| {
+            StageError::retry(
+                ErrorCode::TranscodeFailed,
+                format!("starting the range proxy: {e}"),
+            )
+        })
+    }
+}
+
 /// The outcome of reading through the range proxy: a failure because the source failed is the
 /// source's (refused, too large, gone, no ranges, unreachable), not the media's.
 fn through_proxy<T>(

@@ -20,6 +20,24 @@ pub(super) struct SmartDone {
     pub(super) encoded_secs: f64,
 }
 
+/// A clip's smart-cut pieces: the concat list's lines for them, the frames planned (when
+/// known), and what was copied and encoded.
+struct Pieces {
+    list: String,
+    frames: Option<u64>,
+    done: SmartDone,
+}
+
+/// Writes a concat list.
+async fn write_list(path: &Path, text: &str) -> Result<(), StageError> {
+    tokio::fs::write(path, text).await.map_err(|e| {
+        StageError::retry(
+            shared_proto::ErrorCode::TranscodeFailed,
+            format!("writing the smart cut's piece list: {e}"),
+        )
+    })
+}
+
 /// A piece file this large is not read into memory to compare its headers.
 const MAX_PIECE_HEADER_READ: u64 = 256 * 1024 * 1024;
 
@@ -36,6 +54,121 @@ impl Transcoder {
         dir: &WorkDir,
         output: &Path,
     ) -> Result<Result<SmartDone, Unqualified>, StageError> {
+        let pieces = match self
+            .smart_pieces(tracker, input, probe, (clip, stop_given), dir, "")
+            .await?
+        {
+            Ok(pieces) => pieces,
+            Err(why) => return Ok(Err(why)),
+        };
+        let list = dir.file("smart-pieces.txt");
+        write_list(&list, &pieces.list).await?;
+        let args = join_args(
+            path_str(&list)?,
+            input,
+            clip.start,
+            stop_given.then_some(clip.length),
+            probe
+                .audio()
+                .is_some_and(|a| a.codec_name.as_deref() == Some("aac")),
+            path_str(output)?,
+        );
+        self.piece(&args, clip).await?;
+        if let Err(why) = self.joined_as_planned(output, pieces.frames).await? {
+            return Ok(Err(why));
+        }
+        Ok(Ok(pieces.done))
+    }
+
+    /// Several clips smart-cut into one `output`: every clip's pieces (its encoded edges and
+    /// copied GOPs) in one list, joined as they are, and the sound taken again from the source
+    /// clip by clip and encoded once. `Ok(Err(why))` when a clip does not qualify.
+    pub(super) async fn smart_cut_clips(
+        &self,
+        tracker: &mut JobTracker,
+        input: &Input,
+        probe: &Probe,
+        clips: &[shared_proto::ClipRange],
+        dir: &WorkDir,
+        output: &Path,
+    ) -> Result<Result<SmartDone, Unqualified>, StageError> {
+        let mut list = String::new();
+        let mut frames = Some(0u64);
+        let mut total = SmartDone {
+            copied_secs: 0.0,
+            encoded_secs: 0.0,
+        };
+        for (i, range) in clips.iter().enumerate() {
+            let clip = Clip {
+                start: range.start,
+                length: range.length(),
+            };
+            let prefix = format!("{i}-");
+            match self
+                .smart_pieces(tracker, input, probe, (clip, true), dir, &prefix)
+                .await?
+            {
+                Ok(pieces) => {
+                    list.push_str(&pieces.list);
+                    frames = frames.zip(pieces.frames).map(|(a, b)| a + b);
+                    total.copied_secs += pieces.done.copied_secs;
+                    total.encoded_secs += pieces.done.encoded_secs;
+                }
+                Err(why) => return Ok(Err(Unqualified(format!("clip {i}: {}", why.0)))),
+            }
+        }
+        let listed = dir.file("smart-clips.txt");
+        write_list(&listed, &list).await?;
+        let whole = Clip {
+            start: clips.first().map_or(Timecode::ZERO, |c| c.start),
+            length: Timecode::from_micros(clips.iter().map(|c| c.length().as_micros()).sum()),
+        };
+        let args = crate::ffmpeg::smart::concat_copy_args(
+            path_str(&listed)?,
+            input,
+            clips,
+            probe.audio().is_some(),
+            path_str(output)?,
+        );
+        self.piece(&args, whole).await?;
+        if let Err(why) = self.joined_as_planned(output, frames).await? {
+            return Ok(Err(why));
+        }
+        Ok(Ok(total))
+    }
+
+    /// Whether the joined `output` holds exactly the `planned` frames (when known): the
+    /// stretch between the listed windows was counted, not listed. If not, it is removed.
+    async fn joined_as_planned(
+        &self,
+        output: &Path,
+        planned: Option<u64>,
+    ) -> Result<Result<(), Unqualified>, StageError> {
+        if let Some(planned) = planned {
+            let made = self.video_packets(output).await;
+            if made != Some(planned) {
+                let _ = tokio::fs::remove_file(output).await;
+                return Ok(Err(Unqualified(format!(
+                    "the joined clip holds {made:?} frames, not the {planned} planned"
+                ))));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// A clip's smart-cut pieces, written as `smart-{prefix}head.mp4` and so on: the edges
+    /// encoded with the source's x264 settings (and checked to carry its codec headers), the
+    /// whole GOPs between copied. Answers the concat list's lines for them, the frames planned
+    /// and what was copied and encoded.
+    async fn smart_pieces(
+        &self,
+        tracker: &mut JobTracker,
+        input: &Input,
+        probe: &Probe,
+        (clip, stop_given): (Clip, bool),
+        dir: &WorkDir,
+        prefix: &str,
+    ) -> Result<Result<Pieces, Unqualified>, StageError> {
         if let Err(why) = smart::check_stream(probe) {
             return Ok(Err(why));
         }
@@ -89,7 +222,7 @@ impl Transcoder {
         // The pieces are independent: head, middle and tail run at once (within the runner's
         // process cap).
         let timescale = packets.den / packets.num.max(1);
-        let piece = |name: &str| dir.file(&format!("smart-{name}.mp4"));
+        let piece = |name: &str| dir.file(&format!("smart-{prefix}{name}.mp4"));
         let (head, middle, tail) = (piece("head"), piece("middle"), piece("tail"));
         let encode = |p: Option<Piece>, file: &Path| {
             let args = p.map(|p| {
@@ -148,8 +281,7 @@ impl Transcoder {
             }
         }
 
-        let list = dir.file("smart-pieces.txt");
-        let mut text = String::new();
+        let mut list = String::new();
         for (p, file) in [
             (plan.head, &head),
             (Some(plan.middle), &middle),
@@ -157,38 +289,10 @@ impl Transcoder {
         ] {
             let Some(p) = p else { continue };
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-            text.push_str(&format!("file '{}'\n", name.unwrap_or_default()));
+            list.push_str(&format!("file '{}'\n", name.unwrap_or_default()));
             if let Some(frames) = p.frames {
                 let secs = packets.secs(plan.frame_ticks * frames as i64);
-                text.push_str(&format!("duration {secs:.6}\n"));
-            }
-        }
-        tokio::fs::write(&list, text).await.map_err(|e| {
-            StageError::retry(
-                shared_proto::ErrorCode::TranscodeFailed,
-                format!("writing the smart cut's piece list: {e}"),
-            )
-        })?;
-        let args = join_args(
-            path_str(&list)?,
-            input,
-            clip.start,
-            stop_given.then_some(clip.length),
-            probe
-                .audio()
-                .is_some_and(|a| a.codec_name.as_deref() == Some("aac")),
-            path_str(output)?,
-        );
-        self.piece(&args, clip).await?;
-        // The stretch between the listed windows was counted, not listed: the joined clip
-        // must hold exactly the frames planned, or it is not used.
-        if let Some(planned) = plan.total_frames() {
-            let made = self.video_packets(output).await;
-            if made != Some(planned) {
-                let _ = tokio::fs::remove_file(output).await;
-                return Ok(Err(Unqualified(format!(
-                    "the joined clip holds {made:?} frames, not the {planned} planned"
-                ))));
+                list.push_str(&format!("duration {secs:.6}\n"));
             }
         }
         let copied_secs = match plan.middle.frames {
@@ -198,9 +302,13 @@ impl Transcoder {
                 (end - packets.time(plan.middle.first).as_secs_f64()).max(0.0)
             }
         };
-        Ok(Ok(SmartDone {
-            copied_secs,
-            encoded_secs: done_secs,
+        Ok(Ok(Pieces {
+            list,
+            frames: plan.total_frames(),
+            done: SmartDone {
+                copied_secs,
+                encoded_secs: done_secs,
+            },
         }))
     }
 
