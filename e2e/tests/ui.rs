@@ -45,6 +45,7 @@ struct Outcome {
     states_seen: Vec<String>,
     cancelled_job: String,
     animation_job: String,
+    audio_job: String,
     /// Jobs made from the editor: (id, start, stop) as the fields showed them.
     edited_jobs: Vec<(String, String, String)>,
     keyed_job_id: String,
@@ -408,6 +409,24 @@ async fn drive(
     })
     .await?;
     out.animation_job = gif_id.clone();
+    // Sound only: the result plays in an audio player.
+    choose(b, "profile", "mp3").await?;
+    ensure!(
+        !b.visible("#fps-field").await? && b.visible("#normalize-field").await?,
+        "an mp3 takes loudness, not a frame rate"
+    );
+    b.click("#submit").await?;
+    let mp3_id = newest_job_id(b, &[&id, &gif_id]).await?;
+    wait_for_completed(b, &mp3_id, &mut Vec::new()).await?;
+    b.click(&format!("{} button.play", row(&mp3_id))).await?;
+    wait_for_playing(b, &format!("{} .job-player audio", row(&mp3_id))).await?;
+    b.js::<()>(
+        "document.querySelectorAll('.job-player audio').forEach((a) => a.pause());",
+        vec![],
+    )
+    .await?;
+    out.audio_job = mp3_id.clone();
+    eprintln!("[ui] mp3 {mp3_id} plays in an audio player");
     // Back to the defaults for what follows.
     choose(b, "profile", "mp4").await?;
     b.js::<()>(
@@ -467,7 +486,7 @@ async fn drive(
         _ => bail!("dragged to {start} → {stop}, not on frames near 15 s and 30 s"),
     }
     b.click("#submit").await?;
-    let dragged = newest_job_id(b, &[&id, &gif_id]).await?;
+    let dragged = newest_job_id(b, &[&id, &gif_id, &out.audio_job]).await?;
     out.edited_jobs
         .push((dragged.clone(), start.clone(), stop.clone()));
     eprintln!("[ui] dragged: {start} → {stop}, job {dragged}");
@@ -530,7 +549,7 @@ async fn drive(
     .await?;
     b.screenshot(&artifacts.join("editor.png"), false).await?;
     b.click("#submit").await?;
-    let keyed_edit = newest_job_id(b, &[&id, &gif_id, &dragged]).await?;
+    let keyed_edit = newest_job_id(b, &[&id, &gif_id, &out.audio_job, &dragged]).await?;
     out.edited_jobs
         .push((keyed_edit.clone(), start.clone(), stop.clone()));
     eprintln!("[ui] keyboard: {start} → {stop}, job {keyed_edit}");
@@ -575,7 +594,7 @@ async fn drive(
     b.fill("#start", "").await?;
     b.fill("#stop", "").await?;
     b.press_in("#source", Key::Enter).await?;
-    let mut known: Vec<&str> = vec![&id, &long_id, &out.animation_job];
+    let mut known: Vec<&str> = vec![&id, &long_id, &out.animation_job, &out.audio_job];
     known.extend(out.edited_jobs.iter().map(|(id, ..)| id.as_str()));
     let failed_id = newest_job_id(b, &known).await?;
     let failed = row(&failed_id);
@@ -914,6 +933,10 @@ async fn the_web_page_makes_plays_and_downloads_a_clip() {
         "{gif}"
     );
     assert_eq!(gif["result"]["mime"], "image/gif", "{gif}");
+    let (_, mp3) = stack
+        .get_json(&format!("/v1/jobs/{}", outcome.audio_job))
+        .await;
+    assert_eq!(mp3["result"]["mime"], "audio/mpeg", "{mp3}");
     // The page's job is the API's job, and the file it downloaded is the 2 s clip.
     let (code, job) = stack
         .get_json(&format!("/v1/jobs/{}", outcome.job_id))
