@@ -68,7 +68,13 @@ fn strings<'a>(args: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
 /// `-threads`), the filter graph (`-filter_threads`) and every encoder (output `-threads`).
 /// Otherwise a "one-thread" job still decodes on a second core.
 pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
-    let mut args = preamble(cut.input);
+    let joining = cut.pieces.len() > 1 && !cut.copy;
+    // Several clips are an input each, each with the input's own options (`piece_input`).
+    let mut args = if joining {
+        quiet()
+    } else {
+        preamble(cut.input)
+    };
     let threads = (t.threads > 0 && !cut.copy).then(|| t.threads.to_string());
     if let Some(n) = &threads {
         args.extend(["-filter_threads".into(), n.clone()]);
@@ -78,7 +84,7 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
         .max_height
         .filter(|_| video && !cut.copy)
         .map(scale_filter);
-    if cut.pieces.len() > 1 && !cut.copy {
+    if joining {
         joined(&mut args, cut, threads.as_deref(), filter.as_deref());
         args.extend(output_args(cut, t, threads.as_deref()));
         if let Some((file, _)) = cut.poster.filter(|_| video) {
@@ -213,7 +219,9 @@ fn joined(args: &mut Vec<String>, cut: &Cut<'_>, threads: Option<&str>, scale: O
     args.extend(strings(&["-map_metadata", "-1", "-map_chapters", "-1"]));
 }
 
-/// One clip of several as an input of its own: `-ss` and `-t` before `-i`.
+/// One clip of several as an input of its own: the input's options (an ffmpeg input option
+/// holds for the next `-i` only, so every input carries its whitelists and frame-size cap),
+/// `-ss` and `-t` before `-i`.
 fn piece_input(
     args: &mut Vec<String>,
     input: &crate::probe::Input,
@@ -221,6 +229,7 @@ fn piece_input(
     piece: &ClipRange,
     threads: Option<&str>,
 ) {
+    args.extend(input.options());
     if piece.start.as_micros() > 0 {
         args.extend(["-ss".into(), piece.start.ffmpeg_arg()]);
     }
@@ -362,7 +371,11 @@ pub fn loudness_args(
     pieces: &[ClipRange],
     target_lufs: i32,
 ) -> Vec<String> {
-    let mut args = preamble(input);
+    let mut args = if pieces.len() > 1 {
+        quiet()
+    } else {
+        preamble(input)
+    };
     args.extend(strings(&["-loglevel", "info", "-nostats"]));
     let measure =
         format!("loudnorm=I={target_lufs}:TP={LOUDNORM_TP}:LRA={LOUDNORM_LRA}:print_format=json");
@@ -460,9 +473,10 @@ pub fn storyboard_tiles_args(
     tiles: &[(Timecode, String)],
     (width, height): (u32, u32),
 ) -> Vec<String> {
-    let mut args = preamble(input);
+    let mut args = quiet();
     let mut graph = Vec::new();
     for (i, (at, _)) in tiles.iter().enumerate() {
+        args.extend(input.options());
         // The stream parameters come from the index: no 5 s of packets read to analyse
         // them (about 1.2 MB an input at 2 Mbit/s), only what one keyframe needs.
         args.extend(strings(&[
@@ -501,15 +515,9 @@ const TILE_JPEG: [&str; 7] = ["-frames:v", "1", "-q:v", "4", "-update", "1", "-y
 
 /// What a run on files this worker wrote starts with: no stdin, errors only, local files.
 fn local_preamble() -> Vec<String> {
-    strings(&[
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        "file",
-    ])
-    .collect()
+    let mut args = quiet();
+    args.extend(strings(&["-protocol_whitelist", "file"]));
+    args
 }
 
 /// The storyboard's sprite straight from keyframes: `stream` is raw H.264, one keyframe a tile
@@ -611,15 +619,19 @@ fn poster_chain(at: Timecode, scale: Option<&str>) -> String {
 /// What every ffmpeg run starts with: no stdin, errors only, and only the protocols,
 /// demuxers and frame sizes `input` allows.
 fn preamble(input: &crate::probe::Input) -> Vec<String> {
-    let mut args: Vec<String> =
-        strings(&["-nostdin", "-hide_banner", "-loglevel", "error"]).collect();
+    let mut args = quiet();
     args.extend(input.options());
     args
 }
 
+/// No stdin, errors only: the start of every run; its inputs' options follow.
+fn quiet() -> Vec<String> {
+    strings(&["-nostdin", "-hide_banner", "-loglevel", "error"]).collect()
+}
+
 /// The smart cut's pieces (`crate::smart` plans them, `stage::smart` runs them).
 pub mod smart {
-    use super::{preamble, strings};
+    use super::{piece_input, preamble, strings};
     use crate::probe::Input;
     use shared_proto::{ClipRange, Timecode};
 
@@ -703,6 +715,19 @@ pub mod smart {
         ]
     }
 
+    /// The first input of a join: the concat demuxer reading `list`, a list of this worker's
+    /// mp4s. No `auto_convert`: it would rewrite the copied packets to Annex B and back, with
+    /// the codec headers added in-band to every keyframe. The pieces share one `avcC` as it is.
+    fn concat_list_input(list: &str) -> Vec<String> {
+        let mut args = preamble(&Input {
+            formats: "concat,mov,mp4,m4a,3gp,3g2,mj2",
+            ..Input::file(std::path::Path::new(list))
+        });
+        args.extend(strings(&["-f", "concat", "-auto_convert", "0", "-i"]));
+        args.push(list.to_owned());
+        args
+    }
+
     /// The pieces joined (the concat demuxer reading `list`, stream copy: the packets as they
     /// are) with the clip's audio, cut once over the whole clip from the source, so there is
     /// no seam in the sound: copied when it is AAC already (it then starts within one AAC
@@ -715,14 +740,7 @@ pub mod smart {
         copy_audio: bool,
         output: &str,
     ) -> Vec<String> {
-        let mut args = preamble(&Input {
-            formats: "concat,mov,mp4,m4a,3gp,3g2,mj2",
-            ..Input::file(std::path::Path::new(list))
-        });
-        // No `auto_convert`: it would rewrite the copied packets to Annex B and back, with the
-        // codec headers added in-band to every keyframe. The pieces share one `avcC` as it is.
-        args.extend(strings(&["-f", "concat", "-auto_convert", "0", "-i"]));
-        args.push(list.to_owned());
+        let mut args = concat_list_input(list);
         args.extend(source.options());
         if start.as_micros() > 0 {
             args.extend(["-ss".into(), start.ffmpeg_arg()]);
@@ -765,22 +783,12 @@ pub mod smart {
         sound: bool,
         output: &str,
     ) -> Vec<String> {
-        let mut args = preamble(&Input {
-            formats: "concat,mov,mp4,m4a,3gp,3g2,mj2",
-            ..Input::file(std::path::Path::new(list))
-        });
-        args.extend(strings(&["-f", "concat", "-auto_convert", "0", "-i"]));
-        args.push(list.to_owned());
+        let mut args = concat_list_input(list);
         let mut maps = strings(&["-map", "0:v:0"]).collect::<Vec<_>>();
         if sound {
             let mut graph = String::new();
             for (i, clip) in clips.iter().enumerate() {
-                args.extend(source.options());
-                if clip.start.as_micros() > 0 {
-                    args.extend(["-ss".into(), clip.start.ffmpeg_arg()]);
-                }
-                args.extend(["-t".into(), clip.length().ffmpeg_arg()]);
-                args.extend(["-i".into(), source.location.clone()]);
+                piece_input(&mut args, source, None, clip, None);
                 graph.push_str(&format!("[{}:a:0]", i + 1));
             }
             graph.push_str(&format!("concat=n={}:v=0:a=1[sound]", clips.len()));
@@ -1223,6 +1231,53 @@ mod tests {
             "{graph}"
         );
         assert!(!args.contains(&"[sound]".to_string()));
+    }
+
+    #[test]
+    fn every_input_of_a_run_of_several_carries_its_own_whitelists_and_cap() {
+        let input =
+            crate::probe::Input::proxied("http://127.0.0.1:9/source".into()).capped(33_177_600);
+        let tc = |s: &str| Timecode::parse(s).unwrap();
+        let pieces = [
+            ClipRange {
+                start: tc("00:00:30"),
+                stop: tc("00:00:31"),
+            },
+            ClipRange {
+                start: tc("00:00:05"),
+                stop: tc("00:00:06"),
+            },
+        ];
+        let cut = Cut {
+            input: &input,
+            format: None,
+            output: "/w/clip.mp4",
+            start: None,
+            length: None,
+            copy: false,
+            profile: Profile::Mp4,
+            max_height: None,
+            poster: None,
+            fps: 12,
+            audio_filter: None,
+            pieces: &pieces,
+            source_audio: true,
+        };
+        let tiles = [
+            (tc("00:00:00"), "/w/t0.jpg".to_owned()),
+            (tc("00:00:02"), "/w/t1.jpg".to_owned()),
+        ];
+        for args in [
+            cut_args(&cut, &TranscoderSettings::default()),
+            loudness_args(&input, None, (None, None), &pieces, -16),
+            storyboard_tiles_args(&input, None, &tiles, (160, 90)),
+        ] {
+            let count = |flag: &str| args.iter().filter(|a| *a == flag).count();
+            assert_eq!(count("-i"), 2, "{args:?}");
+            for flag in ["-protocol_whitelist", "-format_whitelist", "-max_pixels"] {
+                assert_eq!(count(flag), 2, "{flag} once an input: {args:?}");
+            }
+        }
     }
 
     #[test]
