@@ -4,6 +4,7 @@
 
 mod inspections;
 mod listing;
+mod local;
 mod retention;
 mod transfer;
 
@@ -14,7 +15,6 @@ use crate::index::IndexQueue;
 use crate::settings::{Backend, StoreSettings};
 use anyhow::Context;
 use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::RetryConfig;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -96,7 +96,7 @@ impl Store {
             Backend::Fs => {
                 std::fs::create_dir_all(&settings.root)
                     .with_context(|| format!("creating store root {}", settings.root.display()))?;
-                Arc::new(LocalFileSystem::new_with_prefix(&settings.root)?)
+                Arc::new(local::Local::new(&settings.root)?)
             }
             Backend::S3 => {
                 let retry = RetryConfig {

@@ -1,0 +1,232 @@
+//! The `fs` store: object_store's `LocalFileSystem`, with a cheaper create-if-absent.
+//!
+//! `LocalFileSystem` creates an object that must not exist yet (`PutMode::Create`, as every
+//! new job's status is) by writing a staging file beside it, hard-linking it to its name and
+//! unlinking the staging name: three changes to the directory, each under its lock, the first
+//! allocating the inode while holding it. Under a burst of submissions the gateway's threads
+//! spent most of their CPU waiting on that lock (issue 18 goal 7, `bench/RESULTS.md`). Here
+//! the file is made unnamed in its directory (`O_TMPFILE`: the inode is allocated without the
+//! directory's lock), written whole, and linked to its name once: one change to the
+//! directory, atomic, and a name that exists already fails the link (`AlreadyExists`). A
+//! reader never sees a partial object, as before. Where the filesystem has no `O_TMPFILE`,
+//! or `/proc` is not mounted, the create falls back to `LocalFileSystem`'s.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::Mode;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+
+#[derive(Debug)]
+pub(crate) struct Local {
+    inner: LocalFileSystem,
+}
+
+impl Local {
+    pub(crate) fn new(root: &std::path::Path) -> Result<Local> {
+        Ok(Local {
+            inner: LocalFileSystem::new_with_prefix(root)?,
+        })
+    }
+}
+
+impl std::fmt::Display for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hopster-{}", self.inner)
+    }
+}
+
+/// What a create by `O_TMPFILE` came to.
+enum Created {
+    Done(PutResult),
+    Exists(std::io::Error),
+    /// Not possible here: the caller creates the other way.
+    Unsupported,
+}
+
+/// Creates `path` with `payload` unless it exists: an unnamed file in its directory, written
+/// whole, then linked to its name ([`Local`]).
+fn create_new(path: &std::path::Path, payload: &PutPayload) -> std::io::Result<Created> {
+    let Some(dir) = path.parent() else {
+        return Ok(Created::Unsupported);
+    };
+    let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+    let mode = Mode::from_bits_truncate(0o666);
+    let fd = match nix::fcntl::open(dir, flags, mode) {
+        Err(Errno::ENOENT) => {
+            std::fs::create_dir_all(dir)?;
+            nix::fcntl::open(dir, flags, mode)
+        }
+        opened => opened,
+    };
+    let Ok(fd) = fd else {
+        return Ok(Created::Unsupported);
+    };
+    let mut file = std::fs::File::from(fd);
+    for chunk in payload.iter() {
+        file.write_all(chunk)?;
+    }
+    let meta = file.metadata()?;
+    let unnamed = format!("/proc/self/fd/{}", file.as_raw_fd());
+    match nix::unistd::linkat(
+        AT_FDCWD,
+        unnamed.as_str(),
+        AT_FDCWD,
+        path,
+        AtFlags::AT_SYMLINK_FOLLOW,
+    ) {
+        Ok(()) => Ok(Created::Done(PutResult {
+            e_tag: Some(etag(&meta)),
+            version: None,
+            extensions: Default::default(),
+        })),
+        Err(Errno::EEXIST) => Ok(Created::Exists(Errno::EEXIST.into())),
+        Err(_) => Ok(Created::Unsupported),
+    }
+}
+
+/// The ETag `LocalFileSystem` gives a file: inode, modification time (µs) and size.
+fn etag(meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_micros();
+    format!("{:x}-{mtime:x}-{:x}", meta.ino(), meta.len())
+}
+
+#[async_trait]
+impl ObjectStore for Local {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        if !matches!(opts.mode, PutMode::Create) || !opts.attributes.is_empty() {
+            return self.inner.put_opts(location, payload, opts).await;
+        }
+        let path = self.inner.path_to_filesystem(location)?;
+        let (path, payload, created) = tokio::task::spawn_blocking(move || {
+            let created = create_new(&path, &payload);
+            (path, payload, created)
+        })
+        .await
+        .map_err(|e| object_store::Error::Generic {
+            store: "hopster-fs",
+            source: e.into(),
+        })?;
+        match created {
+            Ok(Created::Done(result)) => Ok(result),
+            Ok(Created::Exists(source)) => Err(object_store::Error::AlreadyExists {
+                path: path.to_string_lossy().into_owned(),
+                source: source.into(),
+            }),
+            Ok(Created::Unsupported) => self.inner.put_opts(location, payload, opts).await,
+            Err(source) => Err(object_store::Error::Generic {
+                store: "hopster-fs",
+                source: source.into(),
+            }),
+        }
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<bytes::Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::ObjectStoreExt;
+
+    #[tokio::test]
+    async fn a_create_writes_the_object_once_and_refuses_the_second() {
+        let root = std::env::temp_dir().join(format!("hopster-local-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+        let store = Local::new(&root).unwrap_or_else(|e| panic!("{e}"));
+        let at = Path::from("jobs/deep/a.json");
+        let create = || PutOptions::from(PutMode::Create);
+        let made = store
+            .put_opts(&at, PutPayload::from_static(b"first"), create())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = store
+            .put_opts(&at, PutPayload::from_static(b"second"), create())
+            .await;
+        assert!(
+            matches!(again, Err(object_store::Error::AlreadyExists { .. })),
+            "{again:?}"
+        );
+        let stored = store.get(&at).await.unwrap_or_else(|e| panic!("{e}"));
+        // The ETag the create answered is the one a read reports.
+        assert_eq!(stored.meta.e_tag, made.e_tag);
+        let body = stored.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&body[..], b"first");
+        // Nothing beside the object: no staging file was left, none was made.
+        let names: Vec<_> = std::fs::read_dir(root.join("jobs/deep"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names, ["a.json"]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
