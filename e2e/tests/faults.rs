@@ -139,9 +139,12 @@ impl Rig {
     }
 }
 
+/// A long transcode: every frame encoded, slowly (no passthrough: a clip whose frames a
+/// copy gives exactly would be remuxed in a moment).
 fn slow_transcoder(s: &mut Settings) {
     s.transcoder.preset = "veryslow".into();
     s.transcoder.threads = 1;
+    s.transcoder.passthrough = false;
 }
 
 fn pid_of(worker: &Value) -> String {
@@ -161,7 +164,7 @@ async fn a_transcoder_killed_mid_transcode_is_replaced_and_the_job_completes() {
         slow_transcoder,
     )
     .await;
-    // A stop, so the video is encoded, not remuxed as a whole (passthrough): a long transcode.
+    // 59 s of the video, every frame encoded: a long transcode.
     let id = rig
         .submit(json!({"url": rig.url(), "stop": "00:00:59"}))
         .await;
@@ -194,6 +197,8 @@ async fn twenty_jobs_in_flight_all_complete_across_a_broker_restart() {
         &["downloader-worker", "transcoder-worker"],
         |s| {
             s.transcoder.preset = "slow".into();
+            // Encoded, not remuxed: jobs still in flight when the fault comes.
+            s.transcoder.passthrough = false;
             s.amqp.publish_timeout_ms = 2000;
         },
     )
@@ -278,6 +283,8 @@ async fn jobs_retry_through_a_twenty_second_s3_outage_and_complete() {
     let _serial = SERIAL.lock().await;
     let mut rig = rig(None, &["downloader-worker", "transcoder-worker"], |s| {
         s.transcoder.preset = "slow".into();
+        // Encoded, not remuxed: jobs still in flight when the fault comes.
+        s.transcoder.passthrough = false;
         s.worker.retry_base_ms = 2000;
         s.worker.retry_max_ms = 16_000;
         s.worker.max_attempts = 5;
@@ -373,7 +380,7 @@ async fn sigterm_during_a_transcode_hands_the_job_back_and_it_completes_elsewher
         s.worker.shutdown_grace_secs = 1;
     })
     .await;
-    // A stop, so the video is encoded, not remuxed as a whole (passthrough): a long transcode.
+    // 59 s of the video, every frame encoded: a long transcode.
     let id = rig
         .submit(json!({"url": rig.url(), "stop": "00:00:59"}))
         .await;

@@ -18,6 +18,12 @@ pub struct Cut<'a> {
     pub length: Option<Timecode>,
     /// Stream copy (keyframe accuracy) instead of re-encoding.
     pub copy: bool,
+    /// A copy's exact number of video frames, from a keyframe at `start`: an output `-t`
+    /// cuts a copy by decode time, a frame or two past the last frame shown before it, and
+    /// `-frames:v` would end the sound with the video's last packet read, short by as much.
+    /// The packets past the count are dropped (the `noise` filter's `drop`) and `-t` bounds
+    /// the sound.
+    pub frames: Option<u64>,
     pub profile: Profile,
     /// Scale down to at most this height (video profiles, re-encoding only).
     pub max_height: Option<u32>,
@@ -119,6 +125,9 @@ pub fn cut_args(cut: &Cut<'_>, t: &TranscoderSettings) -> Vec<String> {
     args.extend(["-i".into(), cut.input.location.clone()]);
     if let Some(length) = length.filter(|_| !animation) {
         args.extend(length);
+    }
+    if let Some(frames) = cut.frames.filter(|_| cut.copy) {
+        args.extend(["-bsf:v".into(), format!("noise=drop='gte(n\\,{frames})'")]);
     }
     if animation {
         args.extend(strings(&["-map", "0:v:0", "-an"]));
@@ -254,6 +263,9 @@ fn output_args(cut: &Cut<'_>, t: &TranscoderSettings, threads: Option<&str>) -> 
     let codecs: &[&str] = match cut.profile {
         // Stream copy starts at the keyframe at or before -ss; shift its negative timestamps
         // so the clip starts at zero.
+        // A copy of exact frames starts at its keyframe, at zero: the sound's packets before
+        // it are trimmed by an edit list, as in the source.
+        _ if cut.copy && cut.frames.is_some() => &["-c", "copy"],
         _ if cut.copy => &["-c", "copy", "-avoid_negative_ts", "make_zero"],
         Profile::Mp4 | Profile::Hls => &x264,
         Profile::Webm => &[
@@ -879,6 +891,7 @@ mod tests {
             start: Some(Timecode::parse("00:00:10").unwrap()),
             length: Some(Timecode::parse("00:00:03").unwrap()),
             copy: false,
+            frames: None,
             profile: Profile::Mp4,
             max_height: None,
             poster: None,
@@ -929,6 +942,7 @@ mod tests {
             start: Some(Timecode::parse("00:09:50").unwrap()),
             length: Some(Timecode::parse("00:00:03").unwrap()),
             copy: true,
+            frames: None,
             profile: Profile::Mp4,
             max_height: None,
             poster: None,
@@ -956,6 +970,7 @@ mod tests {
             start: None,
             length: None,
             copy: false,
+            frames: None,
             profile: Profile::Mp4,
             max_height: None,
             poster: None,
@@ -999,6 +1014,7 @@ mod tests {
             start: None,
             length: None,
             copy: false,
+            frames: None,
             profile: Profile::Hls,
             max_height: Some(240),
             poster: Some(("/w/poster.jpg", Timecode::from_micros(1_000_000))),
@@ -1130,6 +1146,7 @@ mod tests {
             start: Some(start),
             length: Some(length),
             copy: false,
+            frames: None,
             profile: Profile::Mp4,
             max_height: None,
             poster: None,
@@ -1169,6 +1186,7 @@ mod tests {
             start: None,
             length: None,
             copy: false,
+            frames: None,
             profile: Profile::Mp4,
             max_height: Some(120),
             poster: Some(("/w/poster.jpg", tc("00:00:02"))),
@@ -1255,6 +1273,7 @@ mod tests {
             start: None,
             length: None,
             copy: false,
+            frames: None,
             profile: Profile::Mp4,
             max_height: None,
             poster: None,

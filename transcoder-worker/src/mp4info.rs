@@ -86,8 +86,23 @@ fn track(trak: &[u8]) -> Option<Stream> {
         codec_name: Some(codec.into()),
         width,
         height,
+        avg_frame_rate: (handler == *b"vide").then(|| average_rate(mdia)).flatten(),
         ..Stream::default()
     })
+}
+
+/// A video track's average frame rate as ffprobe writes it (`frames × timescale/duration`):
+/// its samples (`stsz`) over its media duration (`mdhd`).
+fn average_rate(mdia: &[u8]) -> Option<String> {
+    let mdhd = child(mdia, b"mdhd")?;
+    let (scale, duration) = match mdhd.first()? {
+        0 => (be32(mdhd, 12)?, u64::from(be32(mdhd, 16)?)),
+        1 => (be32(mdhd, 20)?, be64(mdhd, 24)?),
+        _ => return None,
+    };
+    let stsz = child(child(child(mdia, b"minf")?, b"stbl")?, b"stsz")?;
+    let frames = u64::from(be32(stsz, 8)?);
+    (duration > 0 && frames > 0).then(|| format!("{}/{duration}", frames * u64::from(scale)))
 }
 
 /// The H.264 decoder configuration (`avcC`: profile, level, SPS and PPS) of the first video
@@ -118,7 +133,13 @@ pub fn describe(head: &[u8]) -> Option<Probe> {
     let streams = boxes(moov)
         .into_iter()
         .filter(|(k, _)| k == b"trak")
-        .map(|(_, t)| track(t))
+        .enumerate()
+        .map(|(index, (_, t))| {
+            Some(Stream {
+                index: u32::try_from(index).ok()?,
+                ..track(t)?
+            })
+        })
         .collect::<Option<Vec<Stream>>>()?;
     Some(Probe {
         streams,
@@ -174,105 +195,153 @@ fn video_trak(mp4: &[u8]) -> Option<&[u8]> {
     })
 }
 
-/// The first video track's keyframes in presentation order ([`keyframes`]).
-pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
-    let moov = child(mp4, b"moov")?;
-    let movie_scale = match child(moov, b"mvhd")?.first()? {
-        0 => be32(child(moov, b"mvhd")?, 12)?,
-        _ => be32(child(moov, b"mvhd")?, 20)?,
-    };
-    let trak = video_trak(mp4)?;
-    let mdia = child(trak, b"mdia")?;
-    let mdhd = child(mdia, b"mdhd")?;
-    let scale = match mdhd.first()? {
-        0 => be32(mdhd, 12)?,
-        _ => be32(mdhd, 20)?,
-    };
-    if scale == 0 || movie_scale == 0 {
-        return None;
-    }
-    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
-    // Decode times as runs: (first sample, samples, delta, decode time of the first).
-    let stts = child(stbl, b"stts")?;
-    let mut times_runs = Vec::new();
-    let (mut first, mut now) = (0u64, 0u64);
-    for e in 0..be32(stts, 4)? as usize {
-        let (count, delta) = (be32(stts, 8 + e * 8)?, be32(stts, 12 + e * 8)?);
-        times_runs.push((first, u64::from(count), u64::from(delta), now));
-        first += u64::from(count);
-        now = now.saturating_add(u64::from(count).saturating_mul(u64::from(delta)));
-    }
-    let samples = first;
-    let dts = |sample: u64| -> Option<u64> {
-        let at = times_runs
-            .partition_point(|r| r.0 <= sample)
-            .checked_sub(1)?;
-        let (first, count, delta, start) = times_runs[at];
-        (sample < first + count)
-            .then(|| start.saturating_add((sample - first).saturating_mul(delta)))
-    };
-    // Composition offsets as runs: (first sample, samples, offset); signed in version 1, and
-    // written so in practice.
-    let mut offset_runs = Vec::new();
-    if let Some(ctts) = child(stbl, b"ctts") {
-        let mut first = 0u64;
-        for e in 0..be32(ctts, 4)? as usize {
-            let (count, offset) = (be32(ctts, 8 + e * 8)?, signed32(ctts, 12 + e * 8)?);
-            offset_runs.push((first, u64::from(count), offset));
-            first += u64::from(count);
+/// The first video track's sample times, read from its tables: decode times (`stts`, as
+/// runs), composition offsets (`ctts`), the edit list (`elst`) and the sync samples (`stss`).
+struct Timing {
+    /// The media time scale (`mdhd`).
+    scale: f64,
+    /// Seconds of empty edits before the presentation starts (movie time).
+    start: f64,
+    /// The media time shown first (the first real edit's `media_time`).
+    shift: i64,
+    /// (first sample, samples, delta, decode time of the first).
+    decode_runs: Vec<(u64, u64, u64, u64)>,
+    /// (first sample, samples, offset).
+    offset_runs: Vec<(u64, u64, i64)>,
+    samples: u64,
+    /// The sync samples, 0-based and ascending (every sample when there is no `stss`), at
+    /// most [`MAX_KEYFRAMES`].
+    sync: Vec<u64>,
+}
+
+impl Timing {
+    fn of(mp4: &[u8]) -> Option<Timing> {
+        let moov = child(mp4, b"moov")?;
+        let movie_scale = match child(moov, b"mvhd")?.first()? {
+            0 => be32(child(moov, b"mvhd")?, 12)?,
+            _ => be32(child(moov, b"mvhd")?, 20)?,
+        };
+        let trak = video_trak(mp4)?;
+        let mdia = child(trak, b"mdia")?;
+        let mdhd = child(mdia, b"mdhd")?;
+        let scale = match mdhd.first()? {
+            0 => be32(mdhd, 12)?,
+            _ => be32(mdhd, 20)?,
+        };
+        if scale == 0 || movie_scale == 0 {
+            return None;
         }
-    }
-    let offset = |sample: u64| -> i64 {
-        offset_runs
-            .partition_point(|r| r.0 <= sample)
-            .checked_sub(1)
-            .map(|at| offset_runs[at])
-            .filter(|(first, count, _)| sample < first + count)
-            .map_or(0, |(_, _, offset)| offset)
-    };
-    // The edit list: empty edits delay the start (movie time); the first real edit says which
-    // media time is shown first.
-    let (mut delay, mut shift) = (0u64, 0i64);
-    if let Some(elst) = child(trak, b"edts").and_then(|edts| child(edts, b"elst")) {
-        let v1 = elst.first()? == &1;
-        let size = if v1 { 20 } else { 12 };
-        for e in 0..be32(elst, 4)? as usize {
-            let at = 8 + e * size;
-            let (duration, media_time) = if v1 {
-                (be64(elst, at)?, be64(elst, at + 8)? as i64)
-            } else {
-                (u64::from(be32(elst, at)?), signed32(elst, at + 4)?)
-            };
-            if media_time == -1 {
-                delay = delay.saturating_add(duration);
-            } else {
-                shift = media_time;
-                break;
+        let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+        let stts = child(stbl, b"stts")?;
+        let mut decode_runs = Vec::new();
+        let (mut first, mut now) = (0u64, 0u64);
+        for e in 0..be32(stts, 4)? as usize {
+            let (count, delta) = (be32(stts, 8 + e * 8)?, be32(stts, 12 + e * 8)?);
+            decode_runs.push((first, u64::from(count), u64::from(delta), now));
+            first += u64::from(count);
+            now = now.saturating_add(u64::from(count).saturating_mul(u64::from(delta)));
+        }
+        let samples = first;
+        // Composition offsets: signed in version 1, and written so in practice.
+        let mut offset_runs = Vec::new();
+        if let Some(ctts) = child(stbl, b"ctts") {
+            let mut first = 0u64;
+            for e in 0..be32(ctts, 4)? as usize {
+                let (count, offset) = (be32(ctts, 8 + e * 8)?, signed32(ctts, 12 + e * 8)?);
+                offset_runs.push((first, u64::from(count), offset));
+                first += u64::from(count);
             }
         }
+        // The edit list: empty edits delay the start (movie time); the first real edit says
+        // which media time is shown first.
+        let (mut delay, mut shift) = (0u64, 0i64);
+        if let Some(elst) = child(trak, b"edts").and_then(|edts| child(edts, b"elst")) {
+            let v1 = elst.first()? == &1;
+            let size = if v1 { 20 } else { 12 };
+            for e in 0..be32(elst, 4)? as usize {
+                let at = 8 + e * size;
+                let (duration, media_time) = if v1 {
+                    (be64(elst, at)?, be64(elst, at + 8)? as i64)
+                } else {
+                    (u64::from(be32(elst, at)?), signed32(elst, at + 4)?)
+                };
+                if media_time == -1 {
+                    delay = delay.saturating_add(duration);
+                } else {
+                    shift = media_time;
+                    break;
+                }
+            }
+        }
+        // The sync samples (1-based in `stss`); without the table every sample is one.
+        let sync: Vec<u64> = match child(stbl, b"stss") {
+            Some(stss) => (0..be32(stss, 4)? as usize)
+                .take(MAX_KEYFRAMES)
+                .map(|e| Some(u64::from(be32(stss, 8 + e * 4)?)))
+                .collect::<Option<Vec<u64>>>()?
+                .into_iter()
+                .filter(|&n| n >= 1 && n <= samples)
+                .map(|n| n - 1)
+                .collect(),
+            None => (0..samples.min(MAX_KEYFRAMES as u64)).collect(),
+        };
+        Some(Timing {
+            scale: f64::from(scale),
+            start: delay as f64 / f64::from(movie_scale),
+            shift,
+            decode_runs,
+            offset_runs,
+            samples,
+            sync,
+        })
     }
-    // The sync samples (1-based in `stss`); without the table every sample is one.
-    let sync: Vec<u64> = match child(stbl, b"stss") {
-        Some(stss) => (0..be32(stss, 4)? as usize)
-            .take(MAX_KEYFRAMES)
-            .map(|e| Some(u64::from(be32(stss, 8 + e * 4)?)))
-            .collect::<Option<Vec<u64>>>()?
-            .into_iter()
-            .filter(|&n| n >= 1 && n <= samples)
-            .map(|n| n - 1)
-            .collect(),
-        None => (0..samples.min(MAX_KEYFRAMES as u64)).collect(),
-    };
-    let start = delay as f64 / f64::from(movie_scale);
-    let mut found: Vec<Keyframe> = sync
-        .into_iter()
-        .map(|s| {
-            let pts = i64::try_from(dts(s)?)
-                .ok()?
-                .saturating_add(offset(s))
-                .saturating_sub(shift);
+
+    fn decode_time(&self, sample: u64) -> Option<u64> {
+        let at = self
+            .decode_runs
+            .partition_point(|r| r.0 <= sample)
+            .checked_sub(1)?;
+        let (first, count, delta, start) = self.decode_runs[at];
+        (sample < first + count)
+            .then(|| start.saturating_add((sample - first).saturating_mul(delta)))
+    }
+
+    fn offset(&self, sample: u64) -> i64 {
+        self.offset_runs
+            .partition_point(|r| r.0 <= sample)
+            .checked_sub(1)
+            .map(|at| self.offset_runs[at])
+            .filter(|(first, count, _)| sample < first + count)
+            .map_or(0, |(_, _, offset)| offset)
+    }
+
+    /// When sample `n` is shown, in seconds.
+    fn time(&self, sample: u64) -> Option<f64> {
+        let pts = i64::try_from(self.decode_time(sample)?)
+            .ok()?
+            .saturating_add(self.offset(sample))
+            .saturating_sub(self.shift);
+        Some((self.start + pts as f64 / self.scale).max(0.0))
+    }
+
+    /// Whether frames are shown in another order than decoded (B-frames): composition
+    /// offsets that differ.
+    fn reorders(&self) -> bool {
+        let mut offsets = self.offset_runs.iter().filter(|r| r.1 > 0).map(|r| r.2);
+        let first = offsets.next();
+        offsets.any(|o| Some(o) != first)
+    }
+}
+
+/// The first video track's keyframes in presentation order ([`keyframes`]).
+pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
+    let timing = Timing::of(mp4)?;
+    let mut found: Vec<Keyframe> = timing
+        .sync
+        .iter()
+        .map(|&s| {
             Some(Keyframe {
-                time: (start + pts as f64 / f64::from(scale)).max(0.0),
+                time: timing.time(s)?,
                 sample: s,
             })
         })
@@ -280,6 +349,58 @@ pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
     found.sort_by(|a, b| a.time.total_cmp(&b.time));
     found.dedup_by(|a, b| a.time == b.time);
     Some(found)
+}
+
+/// Whether the first video track shows its frames in another order than it decodes them
+/// (B-frames); `None` when its tables cannot be read.
+pub fn reorders(mp4: &[u8]) -> Option<bool> {
+    Some(Timing::of(mp4)?.reorders())
+}
+
+/// Most samples a [`copy_span`] looks at: an hour at 60 frames a second, and then some.
+const MAX_SPAN_SAMPLES: u64 = 1_000_000;
+
+/// The frames a stream copy of the first video track can give exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CopySpan {
+    /// When its first frame, a keyframe, is shown (seconds).
+    pub start: f64,
+    /// Its frames, in decode order from that keyframe (`-frames:v`).
+    pub frames: u64,
+}
+
+/// The frames of `[from, to)` (to the end without `to`) as a frame-accurate clip has them,
+/// from the frame shown at `from` to the last shown before `to`, when a stream copy gives
+/// exactly them: the first of them is a keyframe, and they are the samples that follow it in
+/// decode order, no other sample among them (no frame before the clip or after it is decoded
+/// in between: the groups of pictures are closed where the copy cuts). `None` when not, or
+/// when the tables cannot be read.
+pub fn copy_span(mp4: &[u8], from: f64, to: Option<f64>) -> Option<CopySpan> {
+    /// Half a microsecond: the times asked for are whole microseconds.
+    const EPSILON: f64 = 0.5e-6;
+    let timing = Timing::of(mp4)?;
+    if timing.samples > MAX_SPAN_SAMPLES {
+        return None;
+    }
+    let times = (0..timing.samples)
+        .map(|s| timing.time(s))
+        .collect::<Option<Vec<f64>>>()?;
+    // Each frame is shown until the next one in presentation order.
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by(|&a, &b| times[a].total_cmp(&times[b]));
+    let mut until = vec![f64::INFINITY; times.len()];
+    for pair in order.windows(2) {
+        until[pair[0]] = times[pair[1]];
+    }
+    let shown = |s: usize| until[s] > from + EPSILON && to.is_none_or(|to| times[s] < to - EPSILON);
+    let first = order.iter().copied().find(|&s| shown(s))?;
+    timing.sync.binary_search(&(first as u64)).ok()?;
+    let frames = (0..times.len()).filter(|&s| shown(s)).count();
+    let contiguous = (first..first + frames).all(|s| s < times.len() && shown(s));
+    contiguous.then(|| CopySpan {
+        start: times[first],
+        frames: frames as u64,
+    })
 }
 
 /// Where sample `n` (0-based) of the first video track is in the file: its offset and size,

@@ -128,6 +128,12 @@ pub struct Input {
     pub max_pixels: Option<u64>,
 }
 
+/// The protocols of an input read through the range proxy ([`Input::proxied`]).
+const PROXY_PROTOCOLS: &str = "http,tcp";
+
+/// The protocol of a local file ([`Input::file`]).
+const FILE_PROTOCOLS: &str = "file";
+
 /// The demuxers of this worker's own outputs (mp4, m4a, WebM, MP3, MPEG-TS segments, GIF).
 pub const OUTPUT_DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mp3,mpegts,gif";
 
@@ -135,7 +141,7 @@ impl Input {
     pub fn file(path: &std::path::Path) -> Input {
         Input {
             location: path.to_string_lossy().into_owned(),
-            protocols: "file",
+            protocols: FILE_PROTOCOLS,
             formats: DEMUXER_WHITELIST,
             max_pixels: None,
         }
@@ -165,6 +171,16 @@ impl Input {
         args
     }
 
+    /// The range proxy's URL, for an input read through it.
+    pub fn proxy_url(&self) -> Option<&str> {
+        (self.protocols == PROXY_PROTOCOLS).then_some(self.location.as_str())
+    }
+
+    /// The file's path, for a local file.
+    pub fn file_path(&self) -> Option<&std::path::Path> {
+        (self.protocols == FILE_PROTOCOLS).then(|| std::path::Path::new(&self.location))
+    }
+
     /// A file this worker made (a clip, a segment).
     pub fn output(path: &std::path::Path) -> Input {
         Input {
@@ -176,7 +192,7 @@ impl Input {
     pub fn proxied(url: String) -> Input {
         Input {
             location: url,
-            protocols: "http,tcp",
+            protocols: PROXY_PROTOCOLS,
             formats: DEMUXER_WHITELIST,
             max_pixels: None,
         }

@@ -63,8 +63,16 @@ async fn a_faststart_clip_describes_itself_as_ffprobe_does() {
         let (m, t) = (m.expect("stream"), t.expect("stream"));
         assert_eq!(m.codec_name, t.codec_name);
         assert_eq!((m.width, m.height), (t.width, t.height));
+        assert_eq!(m.index, t.index, "the stream's index in its file");
     }
     assert_eq!(mine.video().unwrap().height, Some(120));
+    // The frame rate the source limits check (`max_fps`).
+    let (fps, theirs_fps) = (mine.video().unwrap().fps(), theirs.video().unwrap().fps());
+    assert!(
+        (fps.expect("a rate") - theirs_fps.unwrap()).abs() < 0.01,
+        "{fps:?} vs {theirs_fps:?}"
+    );
+    assert!((fps.unwrap() - 25.0).abs() < 0.01, "{fps:?}");
 
     // Without +faststart the index is at the end, past what is read: no description, and
     // the caller probes instead.

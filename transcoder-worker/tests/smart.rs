@@ -623,3 +623,88 @@ async fn a_whole_source_in_the_target_profile_is_remuxed_not_encoded() {
     let (result, _) = run(&d3.0, &src3, Accuracy::Frame, (None, None), true).await;
     assert_eq!(result.method, Some(Method::Encoded));
 }
+
+#[tokio::test]
+async fn a_frame_accurate_clip_whose_frames_a_copy_gives_exactly_is_remuxed() {
+    let d = dir("passthrough-clip");
+    let src = source(&d.0, "x264.mp4", X264);
+    let theirs = packet_hashes(&src);
+    // 00:00:02 → 00:00:05: keyframes at both bounds (one a second, closed GOPs, B-frames
+    // inside): frames 60 to 149, the source's own packets. At 00:00:02.02 the same frame,
+    // the keyframe, is shown.
+    for start in ["00:00:02", "00:00:02.02"] {
+        let (result, clip) = run(
+            &d.0,
+            &src,
+            Accuracy::Frame,
+            (Some(start), Some("00:00:05")),
+            true,
+        )
+        .await;
+        assert_eq!(result.method, Some(Method::Copy), "{start}: {result:?}");
+        assert_eq!(
+            result.start_achieved, None,
+            "frame-accurate, not a keyframe copy"
+        );
+        assert_eq!(frames(&clip), 90, "{start}");
+        assert_eq!(packet_hashes(&clip), theirs[60..150], "{start}");
+        let scores = psnr(&clip, &src, "00:00:02", 90);
+        assert!(scores.iter().all(|s| *s == 100.0), "{start}: {scores:?}");
+        let times = stream_times(&clip);
+        let video = times.iter().find(|t| t.0 == "video").unwrap();
+        let audio = times.iter().find(|t| t.0 == "audio").unwrap();
+        assert!((audio.1 - video.1).abs() <= 1024.0 / 48000.0, "{times:?}");
+        assert!((audio.2 - video.2).abs() <= 0.05, "{times:?}");
+        assert!((video.2 - 3.0).abs() <= 0.05, "{times:?}");
+        ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
+        // faststart: the moov comes before the media.
+        let bytes = std::fs::read(&clip).unwrap();
+        let moov = bytes.windows(4).position(|w| w == b"moov").unwrap();
+        let mdat = bytes.windows(4).position(|w| w == b"mdat").unwrap();
+        assert!(moov < mdat);
+    }
+    // To the end of the source: frames 300 to 359.
+    let (result, clip) = run(&d.0, &src, Accuracy::Frame, (Some("00:00:10"), None), true).await;
+    assert_eq!(result.method, Some(Method::Copy), "{result:?}");
+    assert_eq!(packet_hashes(&clip), theirs[300..360]);
+    // The frame before the keyframe is shown at 00:00:01.99, and the one after it at
+    // 00:00:02.04: encoded, to the frame.
+    for (start, count) in [("00:00:01.99", 91), ("00:00:02.04", 89)] {
+        let (result, clip) = run(
+            &d.0,
+            &src,
+            Accuracy::Frame,
+            (Some(start), Some("00:00:05")),
+            true,
+        )
+        .await;
+        assert_eq!(result.method, Some(Method::Encoded), "{start}: {result:?}");
+        assert_eq!(frames(&clip), count, "{start}");
+    }
+    // The setting forces a re-encode (another store: the same job is done in this one).
+    let off = dir("passthrough-clip-off");
+    let (result, _) = run(
+        &off.0,
+        &src,
+        Accuracy::Frame,
+        (Some("00:00:02"), Some("00:00:05")),
+        false,
+    )
+    .await;
+    assert_eq!(result.method, Some(Method::Encoded), "{result:?}");
+    // A source not in the profile (MPEG-4 Part 2) is encoded.
+    let mpeg4 = source(
+        &d.0,
+        "mpeg4.mp4",
+        &["-c:v", "mpeg4", "-g", "30", "-pix_fmt", "yuv420p"],
+    );
+    let (result, _) = run(
+        &d.0,
+        &mpeg4,
+        Accuracy::Frame,
+        (Some("00:00:02"), Some("00:00:05")),
+        true,
+    )
+    .await;
+    assert_eq!(result.method, Some(Method::Encoded), "{result:?}");
+}

@@ -161,7 +161,24 @@ impl Transcoder {
         // for loudness normalization, whose first pass needs the source's sound.
         let smart = spec.accuracy == Accuracy::Smart;
         let loudness_target = spec.loudness_target();
-        let speculate = self.settings.threads == 0 && !smart && loudness_target.is_none();
+        // Passthrough of a clip: a frame-accurate mp4 clip whose frames a stream copy gives
+        // exactly (its first frame a keyframe, the groups of pictures closed where it cuts),
+        // found in the source's index; copied if the probe then finds the source in the
+        // target profile.
+        let span = match spec.span() {
+            (None, None) => None,
+            _ if !self.settings.passthrough
+                || spec.accuracy != Accuracy::Frame
+                || spec.profile != Profile::Mp4
+                || spec.clips.is_some()
+                || loudness_target.is_some() =>
+            {
+                None
+            }
+            (start, stop) => self.copy_span(input, start, stop).await,
+        };
+        let speculate =
+            self.settings.threads == 0 && !smart && loudness_target.is_none() && span.is_none();
         let known = spec.stop.filter(|_| speculate).and_then(|stop| {
             let start = spec.start.unwrap_or(Timecode::ZERO);
             stop.checked_sub(start).map(|length| Clip { start, length })
@@ -193,6 +210,11 @@ impl Transcoder {
         // Several clips: with `smart`, each is smart-cut and the clips are joined as they are;
         // otherwise (or when one does not qualify) one encode joins them (`concat`), each
         // exact to the frame.
+        let span = span.filter(|_| {
+            probed
+                .as_ref()
+                .is_some_and(|p| in_target_profile(p, spec.max_height))
+        });
         let joined = spec.clips.as_deref().unwrap_or_default();
         if let (true, false, Some(probe)) = (smart && !joined.is_empty(), passthrough, &probed) {
             match self
@@ -243,14 +265,14 @@ impl Transcoder {
             clip.start,
             spec.profile.as_str()
         );
-        let copy = passthrough || keyframe_copy;
+        let copy = passthrough || keyframe_copy || span.is_some();
         // A short stream copy takes its poster beside the copy, from the source: the first
         // keyframe at or after the start (the clip's first frame when the start is a
         // keyframe), decoded with every other frame skipped; with no keyframe there, the
         // poster is taken from the clip after. A long copy (the poster run would decode a
         // keyframe every GOP until it finds one) and a `poster_at` the job asked for take it
         // from the clip after, as before.
-        let poster_in_copy = copy
+        let poster_in_copy = keyframe_copy
             && !passthrough
             && spec.poster_at.is_none()
             && spec.profile.has_video()
@@ -282,14 +304,30 @@ impl Transcoder {
             }
             _ => None,
         };
+        // A clip's passthrough starts at its first frame, a keyframe, shown at most a frame
+        // after `start`: seeking to that time (rounded up) finds it, and no earlier one.
+        let (start, length) = match span {
+            Some(span) => {
+                let first = Timecode::from_micros((span.start * 1e6).ceil() as u64);
+                let rest = spec
+                    .stop
+                    .map(|stop| stop.checked_sub(first).unwrap_or(Timecode::ZERO));
+                (first, rest)
+            }
+            None => (
+                clip.start,
+                // An animation is always bounded (see `cut_args`): to the source's end at most.
+                (spec.stop.is_some() || spec.profile.is_animation()).then_some(clip.length),
+            ),
+        };
         let cut = Cut {
             input,
             copy,
+            frames: span.map(|s| s.frames),
             format: format.as_deref(),
             output: path_str(output)?,
-            start: Some(clip.start),
-            // An animation is always bounded (see `cut_args`): to the source's end at most.
-            length: (spec.stop.is_some() || spec.profile.is_animation()).then_some(clip.length),
+            start: Some(start),
+            length,
             profile: spec.profile,
             max_height: spec.max_height,
             poster: (poster_in_run && !copy).then_some((path_str(poster)?, poster_at)),
@@ -380,7 +418,8 @@ impl Transcoder {
         encoded?;
         // In keyframe mode the start achieved is the keyframe at or before `start` (a copy
         // with no `start` starts at zero).
-        let start_achieved = (copy && !passthrough).then(|| keyframe.unwrap_or(Timecode::ZERO));
+        let start_achieved =
+            (keyframe_copy && !passthrough).then(|| keyframe.unwrap_or(Timecode::ZERO));
         let wall = began.elapsed().as_secs_f64();
         if wall > 0.0 {
             hopster_common::metrics::observe(

@@ -137,7 +137,7 @@ impl Transcoder {
         let duration = super::clip::check_source(&probe, &self.limits)?;
         // An mp4's index: the keyframes' times, and where each keyframe's bytes are.
         let moov = if probe.format.format_name.starts_with("mov,mp4") {
-            read_moov(proxy_url).await
+            read_moov(&self.loopback, proxy_url).await
         } else {
             None
         };
@@ -299,9 +299,7 @@ impl Transcoder {
         board: &Storyboard,
         dir: &WorkDir,
     ) -> Result<Option<Vec<u8>>, StageError> {
-        let client = loopback_client().ok_or_else(|| {
-            StageError::retry(ErrorCode::TranscodeFailed, "no HTTP client for the proxy")
-        })?;
+        let client = &self.loopback;
         let mut stream = Vec::new();
         let mut last: Option<((u64, u32), Vec<u8>)> = None;
         for i in 0..board.tiles {
@@ -319,7 +317,7 @@ impl Transcoder {
                 _ => {
                     let (offset, size) = place;
                     let Some(sample) =
-                        fetch_range(&client, by.proxy_url, offset, offset + u64::from(size) - 1)
+                        fetch_range(client, by.proxy_url, offset, offset + u64::from(size) - 1)
                             .await
                             .filter(|s| s.len() == size as usize)
                     else {
@@ -359,11 +357,6 @@ impl Transcoder {
     }
 }
 
-/// A client for the loopback range proxy (the proxy itself is what is guarded).
-fn loopback_client() -> Option<reqwest::Client> {
-    reqwest::Client::builder().no_proxy().build().ok()
-}
-
 /// Bytes `from..=to` of `url` when it answers the range (`206`).
 async fn fetch_range(client: &reqwest::Client, url: &str, from: u64, to: u64) -> Option<Vec<u8>> {
     let response = client
@@ -381,9 +374,32 @@ async fn fetch_range(client: &reqwest::Client, url: &str, from: u64, to: u64) ->
 /// The `moov` of the mp4 at `url` (the range proxy), found by walking the top-level boxes
 /// with range requests: a few small reads, and the `moov` itself. `None` when the source does
 /// not answer ranges or the walk finds no `moov`.
-async fn read_moov(url: &str) -> Option<Vec<u8>> {
-    let client = loopback_client()?;
-    let range = |from: u64, to: u64| fetch_range(&client, url, from, to);
+pub(super) async fn read_moov(client: &reqwest::Client, url: &str) -> Option<Vec<u8>> {
+    walk_to_moov(|from, to| fetch_range(client, url, from, to)).await
+}
+
+/// The `moov` of the mp4 file at `path` (a staged source), found as [`read_moov`] finds it.
+pub(super) async fn read_moov_file(path: &std::path::Path) -> Option<Vec<u8>> {
+    walk_to_moov(|from, to| async move {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut file = tokio::fs::File::open(path).await.ok()?;
+        file.seek(std::io::SeekFrom::Start(from)).await.ok()?;
+        let mut bytes = Vec::new();
+        file.take(to - from + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .ok()?;
+        Some(bytes)
+    })
+    .await
+}
+
+/// Walks the top-level boxes with `range` (bytes `from..=to`) to the `moov`, and reads it.
+async fn walk_to_moov<F, R>(range: F) -> Option<Vec<u8>>
+where
+    F: Fn(u64, u64) -> R,
+    R: std::future::Future<Output = Option<Vec<u8>>>,
+{
     let mut offset = 0u64;
     for _ in 0..32 {
         let head = range(offset, offset + 15).await?;
@@ -405,7 +421,7 @@ async fn read_moov(url: &str) -> Option<Vec<u8>> {
             let moov = range(offset, offset + size - 1).await?;
             return (moov.len() as u64 == size).then_some(moov);
         }
-        offset += size;
+        offset = offset.checked_add(size)?;
     }
     None
 }
