@@ -46,12 +46,19 @@ pub async fn fetch(store: &Store, key: &str, to: &std::path::Path) -> Result<(),
     }
 }
 
-/// Uploads the result in parts, hashing it on the way. Returns its size and SHA-256.
+/// Uploads the result in parts, hashing it on the way. Returns its size and SHA-256. An `fs`
+/// store on the work directory's filesystem takes the file itself instead, then hashes it
+/// (`Store::link_file`): a whole-video passthrough of 547 MiB spent about 1.6 s copying it.
 pub async fn upload(
     file: &std::path::Path,
     key: &str,
     tracker: &mut JobTracker,
 ) -> Result<(u64, String), StageError> {
+    if tracker.store().link_file(file, key).await? {
+        let (size, sha256) = sha256_file(file).await?;
+        JobStatus::record_transfer(&mut tracker.status_mut().progress.upload, size, Some(size));
+        return Ok((size, sha256));
+    }
     let mut input = tokio::fs::File::open(file).await.map_err(local)?;
     let total = input.metadata().await.map_err(local)?.len();
     // Any early return below drops the upload, which aborts it.

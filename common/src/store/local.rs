@@ -39,6 +39,38 @@ impl Local {
     }
 }
 
+impl Local {
+    /// Stores the local file `file` as `location` by linking it in, no byte copied: a hard
+    /// link beside the object, renamed over it (an object is never seen half-written).
+    /// `Ok(false)` when `file` is on another filesystem: the caller copies it.
+    pub(crate) fn link_in(&self, file: &std::path::Path, location: &Path) -> Result<bool> {
+        let dest = self.inner.path_to_filesystem(location)?;
+        let failed = |e: std::io::Error| object_store::Error::Generic {
+            store: "hopster-fs",
+            source: e.into(),
+        };
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        // `#` marks a name `LocalFileSystem` lists as no object (its own staging files).
+        let mut staged = dest.clone().into_os_string();
+        staged.push(format!("#link-{}", std::process::id()));
+        let staged = std::path::PathBuf::from(staged);
+        let _ = std::fs::remove_file(&staged);
+        match std::fs::hard_link(file, &staged) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(Errno::EXDEV as i32) => return Ok(false),
+            Err(e) => return Err(failed(e)),
+        }
+        let renamed = std::fs::rename(&staged, &dest);
+        // Gone after a rename, unless the object was this very file already (a rename of a
+        // name onto another link of the same file does nothing).
+        let _ = std::fs::remove_file(&staged);
+        renamed.map_err(failed)?;
+        Ok(true)
+    }
+}
+
 impl std::fmt::Display for Local {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "hopster-{}", self.inner)
@@ -102,7 +134,7 @@ fn etag(meta: &std::fs::Metadata) -> String {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .unwrap_or_default()
         .as_micros();
-    format!("{:x}-{mtime:x}-{:x}", meta.ino(), meta.len())
+    format!("\"{:x}-{mtime:x}-{:x}\"", meta.ino(), meta.len())
 }
 
 #[async_trait]
@@ -227,6 +259,44 @@ mod tests {
             .collect::<std::io::Result<_>>()
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(names, ["a.json"]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn a_file_on_the_stores_filesystem_is_linked_in_not_copied() {
+        let root = std::env::temp_dir().join(format!("hopster-link-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(root.join("store")).unwrap_or_else(|e| panic!("{e}"));
+        let store = Local::new(&root.join("store")).unwrap_or_else(|e| panic!("{e}"));
+        let file = root.join("clip.mp4");
+        std::fs::write(&file, b"the clip").unwrap_or_else(|e| panic!("{e}"));
+        let at = Path::from("results/a.mp4");
+        assert!(store.link_in(&file, &at).unwrap_or_else(|e| panic!("{e}")));
+        let stored = store.get(&at).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            &stored.bytes().await.unwrap_or_else(|e| panic!("{e}"))[..],
+            b"the clip"
+        );
+        // One file under two names: nothing was copied.
+        let meta = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(meta.nlink(), 2);
+        // Linked again (a second try of the job): the object is replaced, no name left over.
+        assert!(store.link_in(&file, &at).unwrap_or_else(|e| panic!("{e}")));
+        let names: Vec<_> = std::fs::read_dir(root.join("store/results"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names, ["a.mp4"]);
+        // From another filesystem (tmpfs, when the machine has one): not linked.
+        let shm = std::path::Path::new("/dev/shm");
+        if shm.is_dir() && std::fs::metadata(shm).map(|m| m.dev()).ok() != Some(meta.dev()) {
+            let elsewhere = shm.join(format!("hopster-link-{}", std::process::id()));
+            std::fs::write(&elsewhere, b"x").unwrap_or_else(|e| panic!("{e}"));
+            let linked = store.link_in(&elsewhere, &Path::from("results/b.mp4"));
+            let _ = std::fs::remove_file(&elsewhere);
+            assert!(!linked.unwrap_or_else(|e| panic!("{e}")));
+        }
         let _ = std::fs::remove_dir_all(&root);
     }
 }

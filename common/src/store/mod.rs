@@ -78,6 +78,8 @@ pub trait StatusSink: Send + Sync + std::fmt::Debug {
 #[derive(Clone, Debug)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// The `fs` backend itself, for what only a directory can do (link a file in).
+    local: Option<Arc<local::Local>>,
     /// Signs presigned GET URLs (the s3 backend only).
     signer: Option<Arc<dyn object_store::signer::Signer>>,
     presign_expiry: Duration,
@@ -92,11 +94,14 @@ impl Store {
     /// Opens the configured backend. The fs root is created when missing.
     pub fn from_settings(settings: &StoreSettings) -> anyhow::Result<Store> {
         let mut signer: Option<Arc<dyn object_store::signer::Signer>> = None;
+        let mut fs = None;
         let inner: Arc<dyn ObjectStore> = match settings.backend {
             Backend::Fs => {
                 std::fs::create_dir_all(&settings.root)
                     .with_context(|| format!("creating store root {}", settings.root.display()))?;
-                Arc::new(local::Local::new(&settings.root)?)
+                let local = Arc::new(local::Local::new(&settings.root)?);
+                fs = Some(local.clone());
+                local
             }
             Backend::S3 => {
                 let retry = RetryConfig {
@@ -139,6 +144,7 @@ impl Store {
         };
         Ok(Store {
             inner,
+            local: fs,
             signer,
             presign_expiry: Duration::from_secs(settings.presign_expiry_secs.max(1)),
             events: None,
@@ -150,6 +156,26 @@ impl Store {
     pub fn with_events(mut self, sink: Arc<dyn StatusSink>) -> Store {
         self.events = Some(sink);
         self
+    }
+
+    /// Stores the local file `file` as `key` without copying it, when this is the `fs`
+    /// store on the file's own filesystem (a hard link, renamed into place); `Ok(false)` when
+    /// not, and the caller uploads it. The file must not change afterwards: the object is
+    /// the same file.
+    pub async fn link_file(&self, file: &std::path::Path, key: &str) -> Result<bool, StoreError> {
+        let Some(local) = self.local.clone() else {
+            return Ok(false);
+        };
+        let (file, location) = (file.to_owned(), Path::from(key));
+        tokio::task::spawn_blocking(move || local.link_in(&file, &location))
+            .await
+            .map_err(|e| {
+                StoreError::Request(object_store::Error::Generic {
+                    store: "hopster-fs",
+                    source: e.into(),
+                })
+            })?
+            .map_err(StoreError::Request)
     }
 
     /// A presigned GET URL of `key`, or `None` when the backend cannot sign (fs).
