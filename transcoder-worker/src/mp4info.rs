@@ -351,6 +351,13 @@ pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
     Some(found)
 }
 
+/// The number of samples (frames) of the first video track, from its `stsz`.
+pub fn video_samples(mp4: &[u8]) -> Option<u64> {
+    let mdia = child(video_trak(mp4)?, b"mdia")?;
+    let stsz = child(child(child(mdia, b"minf")?, b"stbl")?, b"stsz")?;
+    Some(u64::from(be32(stsz, 8)?))
+}
+
 /// Whether the first video track shows its frames in another order than it decodes them
 /// (B-frames); `None` when its tables cannot be read.
 pub fn reorders(mp4: &[u8]) -> Option<bool> {

@@ -476,6 +476,28 @@ async fn an_mp4_index_lists_the_keyframes_ffprobe_finds() {
     for (f, e) in found.iter().zip(&expected) {
         assert!((f - e).abs() < 0.001, "{found:?} vs {expected:?}");
     }
+    // Its frame count, and that it has B-frames (shown in another order than decoded); an
+    // ultrafast encode has none.
+    let bytes = std::fs::read(&src).unwrap();
+    assert_eq!(
+        transcoder_worker::mp4info::video_samples(&bytes),
+        Some(frames(&src))
+    );
+    assert_eq!(transcoder_worker::mp4info::reorders(&bytes), Some(true));
+    let flat = source(
+        &d.0,
+        "flat.mp4",
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let flat = std::fs::read(flat).unwrap();
+    assert_eq!(transcoder_worker::mp4info::reorders(&flat), Some(false));
 }
 
 /// A clip longer than two listing windows: its packets are listed at its start and its end
