@@ -81,13 +81,53 @@ fn track(trak: &[u8]) -> Option<Stream> {
         b"soun" => ("audio", None, None),
         _ => return None,
     };
+    let pix_fmt = match &entry {
+        b"avc1" | b"avc3" => stsd
+            .get(8..)
+            .and_then(|entries| boxes(entries).into_iter().next())
+            .and_then(|(_, sample_entry)| child(sample_entry.get(78..)?, b"avcC"))
+            .and_then(avc_pixel_format),
+        _ => None,
+    };
     Some(Stream {
         codec_type: codec_type.into(),
         codec_name: Some(codec.into()),
         width,
         height,
         avg_frame_rate: (handler == *b"vide").then(|| average_rate(mdia)).flatten(),
+        pix_fmt: pix_fmt.map(str::to_owned),
         ..Stream::default()
+    })
+}
+
+/// The pixel format an H.264 decoder configuration (`avcC`) declares, as ffprobe names the
+/// common one: `yuv420p` for 8-bit 4:2:0; another name for anything else. The profiles
+/// without the high profiles' chroma and bit-depth fields are 8-bit 4:2:0 by definition; a
+/// high profile's `avcC` carries them after its parameter sets (ISO/IEC 14496-15), and
+/// without them the answer is `None`.
+fn avc_pixel_format(avcc: &[u8]) -> Option<&'static str> {
+    const HIGH: [u8; 12] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134];
+    let profile = *avcc.get(1)?;
+    if !HIGH.contains(&profile) {
+        return Some("yuv420p");
+    }
+    // The sequence parameter sets (a 5-bit count) and the picture parameter sets (an 8-bit
+    // count), each set with its 16-bit length.
+    let mut at = 5usize;
+    for mask in [0x1f, 0xff] {
+        let count = usize::from(*avcc.get(at)? & mask);
+        at += 1;
+        for _ in 0..count {
+            let len = usize::from(u16::from_be_bytes(avcc.get(at..at + 2)?.try_into().ok()?));
+            at += 2 + len;
+        }
+    }
+    let chroma = avcc.get(at)? & 0x03;
+    let luma_depth = 8 + (avcc.get(at + 1)? & 0x07);
+    let chroma_depth = 8 + (avcc.get(at + 2)? & 0x07);
+    Some(match (chroma, luma_depth, chroma_depth) {
+        (1, 8, 8) => "yuv420p",
+        _ => "other",
     })
 }
 

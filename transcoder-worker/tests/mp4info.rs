@@ -66,6 +66,12 @@ async fn a_faststart_clip_describes_itself_as_ffprobe_does() {
         assert_eq!(m.index, t.index, "the stream's index in its file");
     }
     assert_eq!(mine.video().unwrap().height, Some(120));
+    // The pixel format, from the codec configuration (`avcC`).
+    assert_eq!(
+        mine.video().unwrap().pix_fmt,
+        theirs.video().unwrap().pix_fmt
+    );
+    assert_eq!(mine.video().unwrap().pix_fmt.as_deref(), Some("yuv420p"));
     // The frame rate the source limits check (`max_fps`).
     let (fps, theirs_fps) = (mine.video().unwrap().fps(), theirs.video().unwrap().fps());
     assert!(

@@ -193,7 +193,14 @@ impl Transcoder {
         let (clip, probed) = match known {
             Some(clip) => (clip, None),
             None => {
-                let probe = self.probe_source(input, keyframe_at).await?;
+                let described = match span {
+                    Some(_) => self.describe_from_index(input).await,
+                    None => None,
+                };
+                let probe = match described {
+                    Some(described) => described,
+                    None => self.probe_source(input, keyframe_at).await?,
+                };
                 let clip = check_clip(&probe, job, &self.limits)?;
                 (clip, Some(probe))
             }
