@@ -110,7 +110,8 @@ const SIGXCPU: i32 = 24;
 /// Which cap, if any, explains a failed run. A CPU-time cap is the kernel's signal. Going over
 /// the address-space cap leaves no such mark: an allocation fails inside the program, which
 /// then reports it on stderr in its own words (`Cannot allocate memory`, x264's `malloc of
-/// size N failed`, a decoder's `get_buffer() failed`) or, in a library that does not check,
+/// size N failed`, a decoder's `get_buffer() failed`, an encoder whose threads could not
+/// start: `ff_frame_thread_encoder_init failed`) or, in a library that does not check,
 /// dies of the failed allocation.
 fn over_limit(
     caps: &Caps,
@@ -130,7 +131,11 @@ fn over_limit(
     }
     if caps.memory_mib > 0 {
         let lower = stderr.to_ascii_lowercase();
-        let said = ["alloc", "memory"].iter().any(|w| lower.contains(w));
+        // A thread's stack is address space too: a frame-threaded encoder whose threads
+        // cannot start says only that its init failed.
+        let said = ["alloc", "memory", "thread_encoder_init failed"]
+            .iter()
+            .any(|w| lower.contains(w));
         if said || matches!(signal, Some(SIGABRT | SIGBUS | SIGSEGV)) {
             return Some(Limit::Memory {
                 mib: caps.memory_mib,
