@@ -102,7 +102,7 @@ def emit(args, record):
     summary = f"{args.section}/{args.name}/{args.kind} run {args.run}: " + (
         f"{secs:.3f} s" if isinstance(secs, (int, float)) else f"{base.get('error') or 'n/a'}")
     extra = []
-    for k in ("src_bytes", "vmhwm_kib", "rps", "p99_ms"):
+    for k in ("src_bytes", "vmhwm_kib", "rps", "ok_rps", "p99_ms", "cpu_gateway_us", "cpu_gateway_system_us", "cpu_rabbitmq_us"):
         if base.get(k) is not None:
             extra.append(f"{k}={base[k]}")
     print(summary + (" (" + ", ".join(extra) + ")" if extra else ""), file=sys.stderr)
@@ -412,9 +412,27 @@ def cmd_batch(a):
 # wrk
 
 
+def cpu_secs(pid):
+    """(user, system) CPU time of a process so far, from /proc/PID/stat (fields 14 and 15;
+    the name in parentheses may hold spaces, so the fields are counted after it)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def cmd_wrk(a):
+    """A load run (wrk, or the bare publisher, which prints the same BENCHJSON keys). With
+    --cpu LABEL=PID, the CPU each such process spent during the run, in all and per
+    confirmed submission (cpu_LABEL_s, cpu_LABEL_us; in the kernel: cpu_LABEL_system_us)."""
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    watched = [c.split("=", 1) for c in a.cpu]
+    before = {label: cpu_secs(pid) for label, pid in watched}
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    spent = {}
+    for label, pid in watched:
+        (user, system), (user0, system0) = cpu_secs(pid), before[label]
+        spent[label] = (user - user0, system - system0)
     if a.log:
         with open(a.log, "a") as fh:
             fh.write("$ " + " ".join(cmd) + "\n" + p.stdout + p.stderr + "\n")
@@ -425,6 +443,12 @@ def cmd_wrk(a):
     if rec is None:
         return emit(a, {"secs": None, "error": f"wrk exit {p.returncode}: {p.stderr[-300:]}"})
     rec["secs"] = rec.get("duration_s")
+    confirmed = rec.get("status_202", rec.get("confirmed"))
+    for label, (user, system) in spent.items():
+        rec[f"cpu_{label}_s"] = round(user + system, 3)
+        if confirmed:
+            rec[f"cpu_{label}_us"] = round((user + system) / confirmed * 1e6, 1)
+            rec[f"cpu_{label}_system_us"] = round(system / confirmed * 1e6, 1)
     emit(a, rec)
 
 
@@ -550,6 +574,8 @@ def main():
     p = sub.add_parser("wrk")
     common(p)
     p.add_argument("--log")
+    p.add_argument("--cpu", action="append", default=[], metavar="LABEL=PID",
+                   help="a process whose CPU time during the run to record")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_wrk)
 

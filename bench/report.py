@@ -219,7 +219,11 @@ def render(recs, params, m):
             v = verdict(ok)
             if errs:
                 v += f" ({len(errs)} failed run(s): {err_text(errs)})"
-        rows.append((goal, label, f_s(ours), f_s(ref), f_x(ratio), f"≤ {target:.2f}×" if target else "—", v))
+        # How the service made it: a frame-accurate clip a copy gives exactly is a passthrough
+        # (issue 18) against bare ffmpeg's re-encode.
+        methods = "/".join(sorted({str(r["method"]) for r in d.sel("clips", name, "ours") if r.get("method")}))
+        rows.append((goal, label, f_s(ours) + (f"; method {methods}" if methods else ""), f_s(ref),
+                     f_x(ratio), f"≤ {target:.2f}×" if target else "—", v))
 
     time_goal("1", f"late clip ({params.get('LATE')}) submit → downloadable vs bare ffmpeg", "late", 1.3)
     time_goal("1", f"early clip ({params.get('EARLY')})", "early", 1.5)
@@ -371,6 +375,27 @@ def render(recs, params, m):
                      f"{f_num(rrps, '/s')}, p99 {rp99:.1f} ms" if rp99 is not None else "—", "—", "—",
                      "≥ 10,000/s", verdict(rrps >= 10000 if rrps else None,
                                            err_text(d.errors("gateway", f"read-{backend}")))))
+
+    # issue 18 goal 7: the cost of a submission
+    for backend in (params.get("LOAD_STORES") or "fs s3").split():
+        name = f"submit-{backend}"
+        if not d.sel("gateway", name, "ours"):
+            rows.append(("18", f"gateway CPU per submission, `{backend}` store", "—", "—", "—", "", verdict(None, "not run")))
+            continue
+        limit = 100 if backend == "fs" else 150
+        cpu = d.med("gateway", name, "ours", "cpu_gateway_us")
+        rows.append(("18", f"gateway CPU per confirmed submission, `{backend}` store",
+                     f_num(cpu, " µs"), "—", "—", f"≤ {limit} µs",
+                     verdict(cpu <= limit if cpu else None, "no figure")))
+        rps, bare = d.med("gateway", name, "ours", "ok_rps"), d.med("gateway", name, "ref", "ok_rps")
+        ratio = rps / bare if rps and bare else None
+        rows.append(("18", f"confirmed submissions/s, `{backend}` store, vs a bare lapin publisher",
+                     f_num(rps, "/s"), f_num(bare, "/s"), f_x(ratio), "≥ 0.70×",
+                     verdict(ratio >= 0.7 if ratio else None,
+                             err_text(d.errors("gateway", name)) or "no figure")))
+        p99 = d.med("gateway", name, "ours", "p99_ms")
+        rows.append(("18", f"submission p99, `{backend}` store", f_num(p99, " ms"), "—", "—", "< 50 ms",
+                     verdict(p99 < 50 if p99 is not None else None, "no figure")))
 
     # goal 6: scaling
     t1, t2 = d.med("scaling", "transcoders-1", "ours"), d.med("scaling", "transcoders-2", "ours")
@@ -533,9 +558,9 @@ def render(recs, params, m):
     w("|---|---|---|---|---|---|---|")
     for backend in (params.get("LOAD_STORES") or "fs s3").split():
         for what in ("submit", "read"):
-            rs = [r for r in d.sel("gateway", f"{what}-{backend}") if r.get("secs") is not None]
+            rs = [r for r in d.sel("gateway", f"{what}-{backend}", "ours") if r.get("secs") is not None]
             if not rs:
-                errs = d.errors("gateway", f"{what}-{backend}")
+                errs = d.errors("gateway", f"{what}-{backend}", "ours")
                 if errs:
                     w(f"| {what} | {backend} | failed: {err_text(errs)} | | | | |")
                 continue
@@ -544,6 +569,29 @@ def render(recs, params, m):
             se = sum(r.get("err_connect", 0) + r.get("err_read", 0) + r.get("err_write", 0) + r.get("err_timeout", 0) for r in rs)
             w(f"| {what} | {backend} | {med('ok_rps'):,.0f} | {runs_list([r['ok_rps'] for r in rs], '{:,.0f}')} | "
               f"{med('p50_ms'):.1f} / {med('p90_ms'):.1f} / {med('p99_ms'):.1f} | {max(r['max_ms'] for r in rs):.0f} | {nb} / {se} |")
+    w("")
+
+    w("### The cost of a submission (issue 18 goal 7)")
+    w("")
+    w("The same submission runs, with the CPU time (user + system, from `/proc/PID/stat`) the gateway "
+      "and RabbitMQ spent during each, divided by the `202` answers. The limit: "
+      "`common/examples/bare_publisher.rs`, lapin alone publishing persistent, mandatory messages of "
+      f"{params.get('PUB_BYTES') or '—'} bytes (a submission's message) through one confirming channel, "
+      f"{params.get('LOAD_CONNS')} at a time as wrk's connections are, to a durable queue of its own, "
+      "for as long as a run; the order of the two alternates per run.")
+    w("")
+    w("| store | confirmed/s: gateway | bare lapin publisher | ratio | gateway CPU per submission (of it in the kernel) | RabbitMQ CPU per message: gateway's / bare | p99 ms: gateway / bare |")
+    w("|---|---|---|---|---|---|---|")
+    for backend in (params.get("LOAD_STORES") or "fs s3").split():
+        name = f"submit-{backend}"
+        if not d.sel("gateway", name):
+            continue
+        rps, bare = d.med("gateway", name, "ours", "ok_rps"), d.med("gateway", name, "ref", "ok_rps")
+        g = lambda k, kind="ours": d.med("gateway", name, kind, k)
+        w(f"| {backend} | {f_num(rps, '/s')} | {f_num(bare, '/s')} | {f_x(rps / bare if rps and bare else None)} | "
+          f"{f_num(g('cpu_gateway_us'), ' µs')} ({f_num(g('cpu_gateway_system_us'), ' µs')}) | "
+          f"{f_num(g('cpu_rabbitmq_us'), ' µs')} / {f_num(g('cpu_rabbitmq_us', 'ref'), ' µs')} | "
+          f"{f_num(g('p99_ms'))} / {f_num(g('p99_ms', 'ref'))} |")
     w("")
 
     w("### Horizontal scaling (goal 6)")
