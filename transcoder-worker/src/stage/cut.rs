@@ -163,9 +163,9 @@ impl Transcoder {
         let loudness_target = spec.loudness_target();
         // Passthrough of a clip: a frame-accurate mp4 clip whose frames a stream copy gives
         // exactly (its first frame a keyframe, the groups of pictures closed where it cuts),
-        // found in the source's index; copied if the probe then finds the source in the
-        // target profile.
-        let span = match spec.span() {
+        // found in the source's index; copied if the source's description (from that index,
+        // or ffprobe's when the index cannot tell) finds it in the target profile.
+        let indexed = match spec.span() {
             (None, None) => None,
             _ if !self.settings.passthrough
                 || spec.accuracy != Accuracy::Frame
@@ -178,7 +178,7 @@ impl Transcoder {
             (start, stop) => self.copy_span(input, start, stop).await,
         };
         let speculate =
-            self.settings.threads == 0 && !smart && loudness_target.is_none() && span.is_none();
+            self.settings.threads == 0 && !smart && loudness_target.is_none() && indexed.is_none();
         let known = spec.stop.filter(|_| speculate).and_then(|stop| {
             let start = spec.start.unwrap_or(Timecode::ZERO);
             stop.checked_sub(start).map(|length| Clip { start, length })
@@ -193,12 +193,8 @@ impl Transcoder {
         let (clip, probed) = match known {
             Some(clip) => (clip, None),
             None => {
-                let described = match span {
-                    Some(_) => self.describe_from_index(input).await,
-                    None => None,
-                };
-                let probe = match described {
-                    Some(described) => described,
+                let probe = match &indexed {
+                    Some((_, described)) => described.clone(),
                     None => self.probe_source(input, keyframe_at).await?,
                 };
                 let clip = check_clip(&probe, job, &self.limits)?;
@@ -217,7 +213,7 @@ impl Transcoder {
         // Several clips: with `smart`, each is smart-cut and the clips are joined as they are;
         // otherwise (or when one does not qualify) one encode joins them (`concat`), each
         // exact to the frame.
-        let span = span.filter(|_| {
+        let span = indexed.map(|(span, _)| span).filter(|_| {
             probed
                 .as_ref()
                 .is_some_and(|p| in_target_profile(p, spec.max_height))

@@ -111,14 +111,6 @@ impl Transcoder {
         Self::described_with_keyframes(&moov)
     }
 
-    /// An mp4 described from its index as [`Transcoder::describe_by_index`] does, B-frames or
-    /// not: for a clip's passthrough, which seeks to the very keyframe it starts at, and needs
-    /// no ffprobe process (nor its reading ahead: about 3 MiB of a 15 MiB source) before the
-    /// copy. The pixel format comes from the codec configuration (`avcC`).
-    async fn describe_from_index(&self, input: &Input) -> Option<Probe> {
-        Self::described_with_keyframes(&self.source_moov(input).await?)
-    }
-
     fn described_with_keyframes(moov: &[u8]) -> Option<Probe> {
         let mut described = crate::mp4info::describe(moov)?;
         let video = described.video()?.index;
@@ -134,21 +126,27 @@ impl Transcoder {
     }
 
     /// The frames `start`–`stop` of the source, when a stream copy gives exactly them
-    /// ([`crate::mp4info::copy_span`], from the source's index); `None` when not, or when the
-    /// source has no index to tell.
+    /// ([`crate::mp4info::copy_span`]), and the source described, both from its index; `None`
+    /// when not, or when the index cannot tell. The description is
+    /// [`Transcoder::describe_by_index`]'s, B-frames or not: the copy seeks to the very keyframe it starts at. With it no ffprobe runs before
+    /// the copy (nor reads ahead: about 3 MiB of a 15 MiB source); the pixel format comes from
+    /// the codec configuration (`avcC`).
     async fn copy_span(
         &self,
         input: &Input,
         start: Option<Timecode>,
         stop: Option<Timecode>,
-    ) -> Option<crate::mp4info::CopySpan> {
+    ) -> Option<(crate::mp4info::CopySpan, Probe)> {
         let moov = self.source_moov(input).await?;
         let from = start.unwrap_or(Timecode::ZERO).as_secs_f64();
         let to = stop.map(|t| t.as_secs_f64());
         // A sample table of up to a million entries: off the async threads.
-        tokio::task::spawn_blocking(move || crate::mp4info::copy_span(&moov, from, to))
-            .await
-            .ok()?
+        tokio::task::spawn_blocking(move || {
+            let span = crate::mp4info::copy_span(&moov, from, to)?;
+            Some((span, Self::described_with_keyframes(&moov)?))
+        })
+        .await
+        .ok()?
     }
 
     /// The source's `moov`, when it is an mp4 read through the range proxy or staged.
