@@ -477,45 +477,37 @@ async fn keyframe_accuracy_copies_the_streams_and_reports_the_start_achieved() {
 async fn a_keyframe_copy_through_the_range_proxy_is_described_from_the_index_without_ffprobe() {
     // ffprobe fails whenever it runs: an mp4 read by range is described from its `moov`,
     // keyframes included, in the worker itself, and the clip (an mp4 this worker wrote) too.
-    let stack = Stack::spawn_with(
-        Options {
-            backend: Backend::Fs,
-            workers: true,
-        },
-        |s| s.transcoder.ffprobe = "false".into(),
-    )
-    .await;
-    let url = format!("{}/ranged/sixty.mp4", stack.source.base_url);
-    let body =
-        json!({"url": url, "start": "00:00:05.3", "stop": "00:00:08", "accuracy": "keyframe"});
-    let (code, job) = stack.post("/v1/jobs", &body).await;
-    assert_eq!(code, 202, "{job}");
-    let id = job["id"].as_str().expect("id").to_owned();
-    let (status, _) = stack.wait_for_job(&id, JOB_DEADLINE).await;
+    // The keyframe clip 00:00:05.3–00:00:08 of the ranged 60 s source, on a stack whose
+    // ffprobe always fails and whose frame-rate limit is `max_fps`: its final status.
+    async fn keyframe_clip_without_ffprobe(max_fps: u32) -> (Stack, String, Value) {
+        let stack = Stack::spawn_with(
+            Options {
+                backend: Backend::Fs,
+                workers: true,
+            },
+            |s| {
+                s.transcoder.ffprobe = "false".into();
+                s.sources.max_fps = max_fps;
+            },
+        )
+        .await;
+        let url = format!("{}/ranged/sixty.mp4", stack.source.base_url);
+        let body =
+            json!({"url": url, "start": "00:00:05.3", "stop": "00:00:08", "accuracy": "keyframe"});
+        let (code, job) = stack.post("/v1/jobs", &body).await;
+        assert_eq!(code, 202, "{job}");
+        let id = job["id"].as_str().expect("id").to_owned();
+        let (status, _) = stack.wait_for_job(&id, JOB_DEADLINE).await;
+        (stack, id, status)
+    }
+    let (stack, id, status) = keyframe_clip_without_ffprobe(240).await; // the default limit
     assert_eq!(status["state"], "completed", "{status}");
     assert_eq!(status["result"]["start_achieved"], "00:00:04", "{status}");
     let (_, _, bytes) = bytes_of(&stack, &format!("/v1/jobs/{id}/video"), None).await;
     assert!((probe_bytes(&bytes).duration - 4.0).abs() <= 0.1);
-    // The check still holds: a source over the frame-rate limit is refused from the index.
     stack.stop().await;
-    let strict = Stack::spawn_with(
-        Options {
-            backend: Backend::Fs,
-            workers: true,
-        },
-        |s| {
-            s.transcoder.ffprobe = "false".into();
-            s.sources.max_fps = 24;
-        },
-    )
-    .await;
-    let url = format!("{}/ranged/sixty.mp4", strict.source.base_url);
-    let body =
-        json!({"url": url, "start": "00:00:05.3", "stop": "00:00:08", "accuracy": "keyframe"});
-    let (code, job) = strict.post("/v1/jobs", &body).await;
-    assert_eq!(code, 202, "{job}");
-    let id = job["id"].as_str().expect("id").to_owned();
-    let (status, _) = strict.wait_for_job(&id, JOB_DEADLINE).await;
+    // The check still holds: a source over the frame-rate limit is refused from the index.
+    let (strict, _, status) = keyframe_clip_without_ffprobe(24).await;
     assert_eq!(status["state"], "failed", "{status}");
     assert_eq!(status["error"]["code"], "source_dimensions", "{status}");
     strict.stop().await;

@@ -299,6 +299,25 @@ fn stream_times(file: &std::path::Path) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
+/// The sound starts within one AAC frame (1024 samples at 48 kHz) of the video and lasts as
+/// long within 50 ms; the video lasts `secs` within 50 ms.
+fn assert_sound_follows(clip: &std::path::Path, secs: f64) {
+    let times = stream_times(clip);
+    let video = times.iter().find(|t| t.0 == "video").unwrap();
+    let audio = times.iter().find(|t| t.0 == "audio").unwrap();
+    assert!((audio.1 - video.1).abs() <= 1024.0 / 48000.0, "{times:?}");
+    assert!((audio.2 - video.2).abs() <= 0.05, "{times:?}");
+    assert!((video.2 - secs).abs() <= 0.05, "{times:?}");
+}
+
+/// `+faststart`: the `moov` comes before the media.
+fn assert_faststart(clip: &std::path::Path) {
+    let bytes = std::fs::read(clip).unwrap();
+    let moov = bytes.windows(4).position(|w| w == b"moov").unwrap();
+    let mdat = bytes.windows(4).position(|w| w == b"mdat").unwrap();
+    assert!(moov < mdat);
+}
+
 #[tokio::test]
 async fn a_smart_cut_is_exact_and_clean_and_copies_the_whole_gops() {
     let d = dir("exact");
@@ -347,14 +366,8 @@ async fn a_smart_cut_is_exact_and_clean_and_copies_the_whole_gops() {
         scores[18..168].iter().all(|s| *s == 100.0),
         "copied frames decode identically"
     );
-    // Audio: starts within one AAC frame (1024 samples at 48 kHz) of the video, lasts as long
-    // within 50 ms.
-    let times = stream_times(&clip);
-    let video = times.iter().find(|t| t.0 == "video").unwrap();
-    let audio = times.iter().find(|t| t.0 == "audio").unwrap();
-    assert!((audio.1 - video.1).abs() <= 1024.0 / 48000.0, "{times:?}");
-    assert!((audio.2 - video.2).abs() <= 0.05, "{times:?}");
-    assert!((video.2 - 5.7).abs() <= 0.05, "{times:?}");
+    // Audio: starts within one AAC frame of the video, lasts as long within 50 ms.
+    assert_sound_follows(&clip, 5.7);
     // It decodes without a single error.
     ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
 }
@@ -624,11 +637,7 @@ async fn a_whole_source_in_the_target_profile_is_remuxed_not_encoded() {
     assert_eq!(result.method, Some(Method::Copy));
     assert_eq!(result.copied_secs, Some(12.0));
     assert_eq!(packet_hashes(&clip), packet_hashes(&src));
-    // faststart: the moov comes before the media.
-    let bytes = std::fs::read(&clip).unwrap();
-    let moov = bytes.windows(4).position(|w| w == b"moov").unwrap();
-    let mdat = bytes.windows(4).position(|w| w == b"mdat").unwrap();
-    assert!(moov < mdat);
+    assert_faststart(&clip);
     // The setting forces a re-encode.
     let d2 = dir("passthrough-off");
     let src2 = source(&d2.0, "x264.mp4", X264);
@@ -646,6 +655,23 @@ async fn a_whole_source_in_the_target_profile_is_remuxed_not_encoded() {
     assert_eq!(result.method, Some(Method::Encoded));
 }
 
+/// A frame-accurate clip `start`–`stop` of `source`, with passthrough on or off.
+async fn frame_clip(
+    dir: &std::path::Path,
+    source: &std::path::Path,
+    (start, stop): (&str, Option<&str>),
+    passthrough: bool,
+) -> (JobResult, PathBuf) {
+    run(
+        dir,
+        source,
+        Accuracy::Frame,
+        (Some(start), stop),
+        passthrough,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_frame_accurate_clip_whose_frames_a_copy_gives_exactly_is_remuxed() {
     let d = dir("passthrough-clip");
@@ -655,14 +681,7 @@ async fn a_frame_accurate_clip_whose_frames_a_copy_gives_exactly_is_remuxed() {
     // inside): frames 60 to 149, the source's own packets. At 00:00:02.02 the same frame,
     // the keyframe, is shown.
     for start in ["00:00:02", "00:00:02.02"] {
-        let (result, clip) = run(
-            &d.0,
-            &src,
-            Accuracy::Frame,
-            (Some(start), Some("00:00:05")),
-            true,
-        )
-        .await;
+        let (result, clip) = frame_clip(&d.0, &src, (start, Some("00:00:05")), true).await;
         assert_eq!(result.method, Some(Method::Copy), "{start}: {result:?}");
         assert_eq!(
             result.start_achieved, None,
@@ -672,47 +691,24 @@ async fn a_frame_accurate_clip_whose_frames_a_copy_gives_exactly_is_remuxed() {
         assert_eq!(packet_hashes(&clip), theirs[60..150], "{start}");
         let scores = psnr(&clip, &src, "00:00:02", 90);
         assert!(scores.iter().all(|s| *s == 100.0), "{start}: {scores:?}");
-        let times = stream_times(&clip);
-        let video = times.iter().find(|t| t.0 == "video").unwrap();
-        let audio = times.iter().find(|t| t.0 == "audio").unwrap();
-        assert!((audio.1 - video.1).abs() <= 1024.0 / 48000.0, "{times:?}");
-        assert!((audio.2 - video.2).abs() <= 0.05, "{times:?}");
-        assert!((video.2 - 3.0).abs() <= 0.05, "{times:?}");
+        assert_sound_follows(&clip, 3.0);
         ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
-        // faststart: the moov comes before the media.
-        let bytes = std::fs::read(&clip).unwrap();
-        let moov = bytes.windows(4).position(|w| w == b"moov").unwrap();
-        let mdat = bytes.windows(4).position(|w| w == b"mdat").unwrap();
-        assert!(moov < mdat);
+        assert_faststart(&clip);
     }
     // To the end of the source: frames 300 to 359.
-    let (result, clip) = run(&d.0, &src, Accuracy::Frame, (Some("00:00:10"), None), true).await;
+    let (result, clip) = frame_clip(&d.0, &src, ("00:00:10", None), true).await;
     assert_eq!(result.method, Some(Method::Copy), "{result:?}");
     assert_eq!(packet_hashes(&clip), theirs[300..360]);
     // The frame before the keyframe is shown at 00:00:01.99, and the one after it at
     // 00:00:02.04: encoded, to the frame.
     for (start, count) in [("00:00:01.99", 91), ("00:00:02.04", 89)] {
-        let (result, clip) = run(
-            &d.0,
-            &src,
-            Accuracy::Frame,
-            (Some(start), Some("00:00:05")),
-            true,
-        )
-        .await;
+        let (result, clip) = frame_clip(&d.0, &src, (start, Some("00:00:05")), true).await;
         assert_eq!(result.method, Some(Method::Encoded), "{start}: {result:?}");
         assert_eq!(frames(&clip), count, "{start}");
     }
     // The setting forces a re-encode (another store: the same job is done in this one).
     let off = dir("passthrough-clip-off");
-    let (result, _) = run(
-        &off.0,
-        &src,
-        Accuracy::Frame,
-        (Some("00:00:02"), Some("00:00:05")),
-        false,
-    )
-    .await;
+    let (result, _) = frame_clip(&off.0, &src, ("00:00:02", Some("00:00:05")), false).await;
     assert_eq!(result.method, Some(Method::Encoded), "{result:?}");
     // A source not in the profile (MPEG-4 Part 2) is encoded.
     let mpeg4 = source(
@@ -720,13 +716,6 @@ async fn a_frame_accurate_clip_whose_frames_a_copy_gives_exactly_is_remuxed() {
         "mpeg4.mp4",
         &["-c:v", "mpeg4", "-g", "30", "-pix_fmt", "yuv420p"],
     );
-    let (result, _) = run(
-        &d.0,
-        &mpeg4,
-        Accuracy::Frame,
-        (Some("00:00:02"), Some("00:00:05")),
-        true,
-    )
-    .await;
+    let (result, _) = frame_clip(&d.0, &mpeg4, ("00:00:02", Some("00:00:05")), true).await;
     assert_eq!(result.method, Some(Method::Encoded), "{result:?}");
 }
