@@ -140,8 +140,7 @@ fn average_rate(mdia: &[u8]) -> Option<String> {
         1 => (be32(mdhd, 20)?, be64(mdhd, 24)?),
         _ => return None,
     };
-    let stsz = child(child(child(mdia, b"minf")?, b"stbl")?, b"stsz")?;
-    let frames = u64::from(be32(stsz, 8)?);
+    let frames = sample_count(mdia)?;
     (duration > 0 && frames > 0).then(|| format!("{}/{duration}", frames * u64::from(scale)))
 }
 
@@ -393,7 +392,11 @@ pub fn video_index(mp4: &[u8]) -> Option<Vec<Keyframe>> {
 
 /// The number of samples (frames) of the first video track, from its `stsz`.
 pub fn video_samples(mp4: &[u8]) -> Option<u64> {
-    let mdia = child(video_trak(mp4)?, b"mdia")?;
+    sample_count(child(video_trak(mp4)?, b"mdia")?)
+}
+
+/// A track's sample count, from the `stsz` of its `mdia`.
+fn sample_count(mdia: &[u8]) -> Option<u64> {
     let stsz = child(child(child(mdia, b"minf")?, b"stbl")?, b"stsz")?;
     Some(u64::from(be32(stsz, 8)?))
 }
