@@ -9,7 +9,8 @@
 //! directory's lock), written whole, and linked to its name once: one change to the
 //! directory, atomic, and a name that exists already fails the link (`AlreadyExists`). A
 //! reader never sees a partial object, as before. Where the filesystem has no `O_TMPFILE`,
-//! or `/proc` is not mounted, the create falls back to `LocalFileSystem`'s.
+//! or `/proc` is not mounted, the create falls back to `LocalFileSystem`'s. A small create
+//! runs on the calling thread, not a blocking one (see [`Local::put_opts`]).
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -77,6 +78,9 @@ impl std::fmt::Display for Local {
     }
 }
 
+/// Objects up to this size are created without a blocking thread ([`Local::put_opts`]).
+const INLINE_CREATE_BYTES: usize = 64 * 1024;
+
 /// What a create by `O_TMPFILE` came to.
 enum Created {
     Done(PutResult),
@@ -108,14 +112,7 @@ fn create_new(path: &std::path::Path, payload: &PutPayload) -> std::io::Result<C
         file.write_all(chunk)?;
     }
     let meta = file.metadata()?;
-    let unnamed = format!("/proc/self/fd/{}", file.as_raw_fd());
-    match nix::unistd::linkat(
-        AT_FDCWD,
-        unnamed.as_str(),
-        AT_FDCWD,
-        path,
-        AtFlags::AT_SYMLINK_FOLLOW,
-    ) {
+    match link_unnamed(&file, path) {
         Ok(()) => Ok(Created::Done(PutResult {
             e_tag: Some(etag(&meta)),
             version: None,
@@ -124,6 +121,27 @@ fn create_new(path: &std::path::Path, payload: &PutPayload) -> std::io::Result<C
         Err(Errno::EEXIST) => Ok(Created::Exists(Errno::EEXIST.into())),
         Err(_) => Ok(Created::Unsupported),
     }
+}
+
+/// Names the unnamed `file` `path`: by the descriptor itself where the process may
+/// (`CAP_DAC_READ_SEARCH`), no walk through `/proc`; else by its `/proc` name, which any
+/// process may link.
+fn link_unnamed(file: &std::fs::File, path: &std::path::Path) -> nix::Result<()> {
+    match nix::unistd::linkat(file, "", AT_FDCWD, path, AtFlags::AT_EMPTY_PATH) {
+        Err(Errno::EPERM | Errno::ENOENT | Errno::EINVAL) => link_by_proc_name(file, path),
+        linked => linked,
+    }
+}
+
+fn link_by_proc_name(file: &std::fs::File, path: &std::path::Path) -> nix::Result<()> {
+    let unnamed = format!("/proc/self/fd/{}", file.as_raw_fd());
+    nix::unistd::linkat(
+        AT_FDCWD,
+        unnamed.as_str(),
+        AT_FDCWD,
+        path,
+        AtFlags::AT_SYMLINK_FOLLOW,
+    )
 }
 
 /// The ETag `LocalFileSystem` gives a file: inode, modification time (µs) and size.
@@ -149,15 +167,24 @@ impl ObjectStore for Local {
             return self.inner.put_opts(location, payload, opts).await;
         }
         let path = self.inner.path_to_filesystem(location)?;
-        let (path, payload, created) = tokio::task::spawn_blocking(move || {
+        // A small object (every job's status) is created on the calling thread: a few system
+        // calls on the page cache, no I/O to wait for, cost less than handing the work to a
+        // blocking thread and back (two wake-ups and context switches, most of a
+        // submission's cost on `fs`: issue 18 goal 7). A larger one goes to a blocking thread.
+        let (path, payload, created) = if payload.content_length() <= INLINE_CREATE_BYTES {
             let created = create_new(&path, &payload);
             (path, payload, created)
-        })
-        .await
-        .map_err(|e| object_store::Error::Generic {
-            store: "hopster-fs",
-            source: e.into(),
-        })?;
+        } else {
+            tokio::task::spawn_blocking(move || {
+                let created = create_new(&path, &payload);
+                (path, payload, created)
+            })
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "hopster-fs",
+                source: e.into(),
+            })?
+        };
         match created {
             Ok(Created::Done(result)) => Ok(result),
             Ok(Created::Exists(source)) => Err(object_store::Error::AlreadyExists {
@@ -260,6 +287,54 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(names, ["a.json"]);
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn a_large_create_is_whole_and_made_once() {
+        let root = std::env::temp_dir().join(format!("hopster-large-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+        let store = Local::new(&root).unwrap_or_else(|e| panic!("{e}"));
+        let at = Path::from("big/object");
+        let body: Vec<u8> = (0..INLINE_CREATE_BYTES * 3).map(|i| (i % 251) as u8).collect();
+        let create = || PutOptions::from(PutMode::Create);
+        store
+            .put_opts(&at, PutPayload::from(body.clone()), create())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = store
+            .put_opts(&at, PutPayload::from(body.clone()), create())
+            .await;
+        assert!(
+            matches!(again, Err(object_store::Error::AlreadyExists { .. })),
+            "{again:?}"
+        );
+        let stored = store.get(&at).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.bytes().await.unwrap_or_else(|e| panic!("{e}")), body);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn an_unnamed_file_is_linked_by_its_proc_name_too() {
+        // The way a process without CAP_DAC_READ_SEARCH names the file.
+        let dir = std::env::temp_dir().join(format!("hopster-proc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(&dir, flags, Mode::from_bits_truncate(0o666))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut file = std::fs::File::from(fd);
+        file.write_all(b"named").unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.join("a.json");
+        link_by_proc_name(&file, &path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            link_by_proc_name(&file, &path),
+            Err(Errno::EEXIST),
+            "a name that exists is not replaced"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{e}")),
+            b"named"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
