@@ -1,3 +1,9 @@
+// A submission allocates many small blocks on one thread (the HTTP worker) that others free
+// (lapin's I/O thread). With mimalloc the gateway spent about 130 µs of CPU per submission
+// instead of 155 with glibc's malloc (issue 18 goal 7; `bench/RESULTS.md`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 
 #[tokio::main]
