@@ -118,8 +118,7 @@ pub fn refuse_unacceptable(state: &AppState, what: &str, url: &str, error: ApiEr
 /// `url` crate's reading of it, the one the HTTP client has), unless private networks are
 /// allowed.
 pub fn refuse_internal(state: &AppState, what: &str, url: &str) -> Result<(), ApiError> {
-    let trusted = url::Url::parse(url).is_ok_and(|u| state.guard.trusts(&u));
-    if state.guard.allow_private || trusted {
+    if state.guard.allow_private || url::Url::parse(url).is_ok_and(|u| state.guard.trusts(&u)) {
         return Ok(());
     }
     match shared_proto::net::forbidden_url_text(url) {

@@ -437,7 +437,13 @@ pub fn clip_length(start: Option<Timecode>, stop: Option<Timecode>) -> Option<Ti
 
 /// Lower-case hex of `bytes` (digests, signatures).
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// A job id: 32 lower-case hex digits. Only ids that pass [`JobId::parse`] ever reach a key.
