@@ -295,7 +295,9 @@ mod tests {
         std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
         let store = Local::new(&root).unwrap_or_else(|e| panic!("{e}"));
         let at = Path::from("big/object");
-        let body: Vec<u8> = (0..INLINE_CREATE_BYTES * 3).map(|i| (i % 251) as u8).collect();
+        let body: Vec<u8> = (0..INLINE_CREATE_BYTES * 3)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let create = || PutOptions::from(PutMode::Create);
         store
             .put_opts(&at, PutPayload::from(body.clone()), create())
