@@ -396,6 +396,36 @@ async fn a_smart_cut_without_a_stop_copies_to_the_end() {
     ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
 }
 
+/// An mp4 gives its codec headers and x264's settings from its index (the `moov` and its first
+/// sample read by range). A fragmented mp4's `moov` places no sample, and ffmpeg copies its
+/// first frame out instead. Both are smart-cut, with the source's codec headers.
+#[tokio::test]
+async fn a_source_whose_index_places_no_sample_is_smart_cut_from_its_first_frame() {
+    let d = dir("fragmented");
+    let mp4 = source(&d.0, "x264.mp4", X264);
+    let fragmented = d.0.join("fragmented.mp4");
+    ffmpeg(&[
+        "-i",
+        mp4.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-movflags",
+        "frag_keyframe+empty_moov",
+        fragmented.to_str().unwrap(),
+    ]);
+    let bounds = (Some("00:00:02.4"), Some("00:00:08.1"));
+    let (indexed, clip_indexed) = run(&d.0, &mp4, Accuracy::Smart, bounds, true).await;
+    let (unindexed, clip_unindexed) = run(&d.0, &fragmented, Accuracy::Smart, bounds, true).await;
+    for result in [&indexed, &unindexed] {
+        assert_eq!(result.method, Some(Method::Smart), "{result:?}");
+    }
+    for clip in [&clip_indexed, &clip_unindexed] {
+        assert_eq!(frames(clip), 171);
+        assert_eq!(avcc(clip), avcc(&mp4));
+        ffmpeg(&["-xerror", "-i", clip.to_str().unwrap(), "-f", "null", "-"]);
+    }
+}
+
 /// Several clips joined in the order given, each from its exact frame: encoded with `frame`;
 /// with `smart`, each clip smart-cut (its whole GOPs the source's own packets, the same codec
 /// headers) and the clips joined as they are.

@@ -380,18 +380,35 @@ pub(super) async fn read_moov(client: &reqwest::Client, url: &str) -> Option<Vec
 
 /// The `moov` of the mp4 file at `path` (a staged source), found as [`read_moov`] finds it.
 pub(super) async fn read_moov_file(path: &std::path::Path) -> Option<Vec<u8>> {
-    walk_to_moov(|from, to| async move {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let mut file = tokio::fs::File::open(path).await.ok()?;
-        file.seek(std::io::SeekFrom::Start(from)).await.ok()?;
-        let mut bytes = Vec::new();
-        file.take(to - from + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .ok()?;
-        Some(bytes)
-    })
-    .await
+    walk_to_moov(|from, to| read_file_range(path, from, to)).await
+}
+
+/// Bytes `from..=to` of the source: by range through the proxy, or from the staged file.
+/// `None` when the source is neither, or the read gives other than that many bytes.
+pub(super) async fn read_source_range(
+    client: &reqwest::Client,
+    input: &crate::probe::Input,
+    from: u64,
+    to: u64,
+) -> Option<Vec<u8>> {
+    let bytes = match (input.proxy_url(), input.file_path()) {
+        (Some(url), _) => fetch_range(client, url, from, to).await?,
+        (None, Some(path)) => read_file_range(path, from, to).await?,
+        (None, None) => return None,
+    };
+    (u64::try_from(bytes.len()).ok()? == to.checked_sub(from)? + 1).then_some(bytes)
+}
+
+async fn read_file_range(path: &std::path::Path, from: u64, to: u64) -> Option<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path).await.ok()?;
+    file.seek(std::io::SeekFrom::Start(from)).await.ok()?;
+    let mut bytes = Vec::new();
+    file.take(to.checked_sub(from)? + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .ok()?;
+    Some(bytes)
 }
 
 /// Walks the top-level boxes with `range` (bytes `from..=to`) to the `moov`, and reads it.

@@ -38,6 +38,9 @@ async fn write_list(path: &Path, text: &str) -> Result<(), StageError> {
     })
 }
 
+/// The largest first frame read by range for its x264 settings; a larger one (no frame a
+/// muxer writes for video of a size this service takes) is left to ffmpeg.
+const MAX_FIRST_SAMPLE: u64 = 32 * 1024 * 1024;
 /// A piece file this large is not read into memory to compare its headers.
 const MAX_PIECE_HEADER_READ: u64 = 256 * 1024 * 1024;
 
@@ -156,6 +159,45 @@ impl Transcoder {
         Ok(Ok(()))
     }
 
+    /// The source's codec headers (its `avcC`) and the bytes of its first video frame, where
+    /// x264 writes its settings. From the index where the source is an mp4 read by range or
+    /// staged: the `moov` and that one sample, no process. Else from the first frame copied
+    /// into a small mp4 by ffmpeg.
+    async fn source_headers(
+        &self,
+        input: &Input,
+        dir: &WorkDir,
+    ) -> Result<(Option<Vec<u8>>, Vec<u8>), StageError> {
+        if let Some(found) = self.source_headers_by_index(input).await {
+            return Ok(found);
+        }
+        let first_frame = dir.file("smart-first.mp4");
+        let args = first_frame_args(input, path_str(&first_frame)?);
+        self.runner
+            .run(&self.settings.ffmpeg, &args, PROBE_DEADLINE, None)
+            .await
+            .map_err(|e| Run::Cut.failed(e))?;
+        let bytes = read_small(&first_frame).await?;
+        Ok((crate::mp4info::avcc(&bytes).map(<[u8]>::to_vec), bytes))
+    }
+
+    async fn source_headers_by_index(&self, input: &Input) -> Option<(Option<Vec<u8>>, Vec<u8>)> {
+        let moov = self.source_moov(input).await?;
+        let config = crate::mp4info::avcc(&moov)?.to_vec();
+        let (offset, size) = crate::mp4info::sample_location(&moov, 0)?;
+        if size == 0 || u64::from(size) > MAX_FIRST_SAMPLE {
+            return None;
+        }
+        let sample = super::inspect::read_source_range(
+            &self.loopback,
+            input,
+            offset,
+            offset + u64::from(size) - 1,
+        )
+        .await?;
+        Some((Some(config), sample))
+    }
+
     /// A clip's smart-cut pieces, written as `smart-{prefix}head.mp4` and so on: the edges
     /// encoded with the source's x264 settings (and checked to carry its codec headers), the
     /// whole GOPs between copied. Answers the concat list's lines for them, the frames planned
@@ -176,20 +218,16 @@ impl Transcoder {
         let video = probe.video().cloned().unwrap_or_default();
         let stop = stop_given.then(|| add(clip.start, clip.length));
         // The packets and the first frame are independent reads of the source.
-        let first_frame = dir.file("smart-first.mp4");
-        let first_frame_path = path_str(&first_frame)?;
         // The packets are listed a little past the stop: B-frames arrive after later frames.
         let listed_to = stop.map(|s| add(s, Timecode::from_micros(2_000_000)));
         let packets_args = smart::packets_args(input, clip.start, listed_to);
-        let first_args = first_frame_args(input, first_frame_path);
         let (listed, first) = tokio::join!(
             self.runner
                 .run(&self.settings.ffprobe, &packets_args, PROBE_DEADLINE, None),
-            self.runner
-                .run(&self.settings.ffmpeg, &first_args, PROBE_DEADLINE, None),
+            self.source_headers(input, dir),
         );
         let listed = listed.map_err(|e| Run::Keyframes.failed(e))?;
-        first.map_err(|e| Run::Cut.failed(e))?;
+        let (source_config, first_bytes) = first?;
         let packets = match Packets::parse(&listed) {
             Ok(p) => p,
             Err(why) => return Ok(Err(why)),
@@ -198,8 +236,7 @@ impl Transcoder {
             Ok(plan) => plan,
             Err(why) => return Ok(Err(why)),
         };
-        let first_bytes = read_small(&first_frame).await?;
-        let Some(source_config) = crate::mp4info::avcc(&first_bytes).map(<[u8]>::to_vec) else {
+        let Some(source_config) = source_config else {
             return Ok(Err(Unqualified(
                 "the source's codec headers could not be read".into(),
             )));
