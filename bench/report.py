@@ -194,7 +194,8 @@ def render(recs, params, m):
     w(f"- Staging source: {params.get('BIG_MIB')} MiB of random bytes.")
     w(f"- Load: wrk, {params.get('LOAD_THREADS')} thread(s), {params.get('LOAD_CONNS')} connections, "
       f"{params.get('LOAD_SECS')} s per run, stores: {params.get('LOAD_STORES')}; "
-      f"s3s-fs keeps its files in `{params.get('S3_DATA', '?')}`.")
+      f"s3s-fs keeps its files in `{params.get('S3_DATA', '?')}`"
+      + (f"; the `fs` store is on {params['GW_FS_USED']}" if params.get('GW_FS_USED') else "") + ".")
     w(f"- Scaling: {params.get('BATCH')} clips of {params.get('CLIP_SECS')} s, "
       f"`HOPSTER__TRANSCODER__THREADS=1`, source mode `{params.get('SCALE_SOURCE')}`.")
     w(f"- Sections run: {params.get('ONLY')}. Raw records: `{os.path.relpath(params.get('RUNDIR', ''), ROOT)}/results.jsonl`.")
