@@ -168,8 +168,8 @@ impl Transcoder {
         input: &Input,
         dir: &WorkDir,
     ) -> Result<(Option<Vec<u8>>, Vec<u8>), StageError> {
-        if let Some(found) = self.source_headers_by_index(input).await {
-            return Ok(found);
+        if let Some((config, first_frame)) = self.source_headers_by_index(input).await {
+            return Ok((Some(config), first_frame));
         }
         let first_frame = dir.file("smart-first.mp4");
         let args = first_frame_args(input, path_str(&first_frame)?);
@@ -181,7 +181,7 @@ impl Transcoder {
         Ok((crate::mp4info::avcc(&bytes).map(<[u8]>::to_vec), bytes))
     }
 
-    async fn source_headers_by_index(&self, input: &Input) -> Option<(Option<Vec<u8>>, Vec<u8>)> {
+    async fn source_headers_by_index(&self, input: &Input) -> Option<(Vec<u8>, Vec<u8>)> {
         let moov = self.source_moov(input).await?;
         let config = crate::mp4info::avcc(&moov)?.to_vec();
         let (offset, size) = crate::mp4info::sample_location(&moov, 0)?;
@@ -195,7 +195,7 @@ impl Transcoder {
             offset + u64::from(size) - 1,
         )
         .await?;
-        Some((Some(config), sample))
+        Some((config, sample))
     }
 
     /// A clip's smart-cut pieces, written as `smart-{prefix}head.mp4` and so on: the edges
