@@ -19,6 +19,7 @@ import hashlib
 import http.client
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -424,15 +425,22 @@ def cpu_secs(pid):
 def cmd_wrk(a):
     """A load run (wrk, or the bare publisher, which prints the same BENCHJSON keys). With
     --cpu LABEL=PID, the CPU each such process spent during the run, in all and per
-    confirmed submission (cpu_LABEL_s, cpu_LABEL_us; in the kernel: cpu_LABEL_system_us)."""
+    confirmed submission (cpu_LABEL_s, cpu_LABEL_us; in the kernel: cpu_LABEL_system_us); with
+    --cpu-self LABEL, the command's own CPU the same way (the bare publisher's)."""
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     watched = [c.split("=", 1) for c in a.cpu]
     before = {label: cpu_secs(pid) for label, pid in watched}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     spent = {}
     for label, pid in watched:
         (user, system), (user0, system0) = cpu_secs(pid), before[label]
         spent[label] = (user - user0, system - system0)
+    if a.cpu_self:
+        # The command's own CPU: what this process's waited-for children spent, before and
+        # after (it runs one command).
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spent[a.cpu_self] = (after.ru_utime - children.ru_utime, after.ru_stime - children.ru_stime)
     if a.log:
         with open(a.log, "a") as fh:
             fh.write("$ " + " ".join(cmd) + "\n" + p.stdout + p.stderr + "\n")
@@ -576,6 +584,8 @@ def main():
     p.add_argument("--log")
     p.add_argument("--cpu", action="append", default=[], metavar="LABEL=PID",
                    help="a process whose CPU time during the run to record")
+    p.add_argument("--cpu-self", metavar="LABEL",
+                   help="also the command's own CPU, as cpu_LABEL_us (a reference's client)")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_wrk)
 
