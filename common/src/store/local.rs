@@ -261,8 +261,8 @@ impl ObjectStore for Local {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
     use object_store::ObjectStoreExt;
+    use std::os::unix::fs::MetadataExt;
 
     #[tokio::test]
     async fn a_create_writes_the_object_once_and_refuses_the_second() {
