@@ -581,8 +581,8 @@ def render(recs, params, m):
       f"{params.get('LOAD_CONNS')} at a time as wrk's connections are, to a durable queue of its own, "
       "for as long as a run; the order of the two alternates per run.")
     w("")
-    w("| store | confirmed/s: gateway | bare lapin publisher | ratio | gateway CPU per submission (of it in the kernel) | bare publisher's own CPU per message | RabbitMQ CPU per message: gateway's / bare | p99 ms: gateway / bare |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| store | confirmed/s: gateway | bare lapin publisher | ratio | gateway CPU per submission (of it in the kernel) | the S3 server's CPU per submission | bare publisher's own CPU per message | RabbitMQ CPU per message: gateway's / bare | p99 ms: gateway / bare |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for backend in (params.get("LOAD_STORES") or "fs s3").split():
         name = f"submit-{backend}"
         if not d.sel("gateway", name):
@@ -591,6 +591,7 @@ def render(recs, params, m):
         g = lambda k, kind="ours": d.med("gateway", name, kind, k)
         w(f"| {backend} | {f_num(rps, '/s')} | {f_num(bare, '/s')} | {f_x(rps / bare if rps and bare else None)} | "
           f"{f_num(g('cpu_gateway_us'), ' µs')} ({f_num(g('cpu_gateway_system_us'), ' µs')}) | "
+          f"{f_num(g('cpu_s3_us'), ' µs')} | "
           f"{f_num(g('cpu_publisher_us', 'ref'), ' µs')} | "
           f"{f_num(g('cpu_rabbitmq_us'), ' µs')} / {f_num(g('cpu_rabbitmq_us', 'ref'), ' µs')} | "
           f"{f_num(g('p99_ms'))} / {f_num(g('p99_ms', 'ref'))} |")
