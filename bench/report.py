@@ -551,7 +551,7 @@ def render(recs, params, m):
 
     w("### Gateway under load (goal 5)")
     w("")
-    w("The gateway alone (no workers: messages queue up and are purged after each run, and the store is emptied, so every run starts from the same store: on `fs` a fresh filesystem or directory for each run, the gateway started again on it; s3s-fs's objects deleted). "
+    w("The gateway alone (no workers: messages queue up and are purged after each run, and every run starts from the same store: on `fs` a fresh filesystem or directory for each run, the gateway started again on it; s3s-fs's objects deleted). "
       "Submissions: `POST /v1/jobs`, every body a new clip (`bench/lua/submit.lua`); the rate counts "
       "`202` answers (published and confirmed by RabbitMQ). Reads: `GET /v1/jobs/{id}` of one queued job.")
     w("")

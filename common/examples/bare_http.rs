@@ -42,7 +42,7 @@ async fn submit(body: web::Json<Submission>, hold: web::Data<Duration>) -> HttpR
     if !hold.is_zero() {
         tokio::time::sleep(**hold).await;
     }
-    let id = format!("{:016x}", fxhash(&body.url, &body.start, &body.stop));
+    let id = format!("{:016x}", stand_in_id(&body.url, &body.start, &body.stop));
     let created_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -58,7 +58,7 @@ async fn submit(body: web::Json<Submission>, hold: web::Data<Duration>) -> HttpR
 }
 
 /// A stand-in for the gateway's job id (a hash of the spec).
-fn fxhash(url: &str, start: &str, stop: &str) -> u64 {
+fn stand_in_id(url: &str, start: &str, stop: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (url, start, stop).hash(&mut h);
